@@ -1,0 +1,80 @@
+"""The `mamori` command. Thin: each command parses its arguments and calls one function."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from mamori import __version__
+from mamori.cli import ledger as ledger_cmds
+from mamori.cli.common import HomeOption, fail, print_json
+from mamori.errors import MamoriError
+
+app = typer.Typer(
+    name="mamori",
+    help="mamori (守り): security operations and compliance with a tamper-evident ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(ledger_cmds.app, name="ledger")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mamori {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """mamori (守り): security operations and compliance with a tamper-evident ledger."""
+
+
+@app.command()
+def init(
+    home: HomeOption = None,
+    origin: Annotated[
+        str | None,
+        typer.Option(help="The log's origin name (default: HOST.local/mamori/RANDOM)."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Create a new home: directory, configuration, signing key and an empty ledger.
+
+    Refuses to overwrite a directory that already holds anything.
+    """
+    from mamori.home import init as init_home
+
+    h = init_home(home, origin=origin)
+    cfg = h.config()
+    if json_out:
+        print_json({"home": str(h.root), "origin": cfg.ledger.origin, "public_key": h.public_key_text()})
+        return
+    print(f"initialised {h.root}")
+    print(f"  origin      {cfg.ledger.origin}")
+    print(f"  public key  {h.pub_path}  (give it to auditors and witnesses)")
+    print(f"  config      {h.config_path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI; a MamoriError becomes a message and exit status 2."""
+    try:
+        app(args=argv, prog_name="mamori")
+    except MamoriError as e:
+        fail(e.diagnostics())
+    except BrokenPipeError:
+        # A reader such as `head` went away: not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+
