@@ -173,7 +173,7 @@ def init(path: str | Path | None, *, origin: str | None = None) -> Home:
                 serialization.NoEncryption(),
             ),
         )
-        write_private(home.pub_path, (signer.verifier_key() + "\n").encode("ascii"), mode=0o644)
+        write_private(home.pub_path, (signer.vkey + "\n").encode("ascii"), mode=0o644)
         home.ledger_dir.mkdir(mode=0o700)
         home.index_dir.mkdir(mode=0o700)
         conn = connect_writer(home.ledger_db)

@@ -111,3 +111,160 @@ def prove(
             print_json(prove_consistency(r, from_, to).as_json())
         else:
             fail("nothing to prove\n  fix: give --index I [--tree-size S], or --from A --to B")
+
+
+def _log_verifier(h_pub: str, log_key: str | None) -> tuple[object, str]:
+    from pathlib import Path
+
+    from mamori.ledger.errors import NoteError
+    from mamori.ledger.note import Verifier
+
+    path = Path(log_key) if log_key else Path(h_pub)
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"cannot read the log's public key {path}: {e}\n  fix: pass --log-key FILE (a copy of ledger.pub)")
+    try:
+        return Verifier.parse(text), str(path)
+    except NoteError as e:
+        fail(f"{path} is not a signed-note verifier key: {e.message}")
+
+
+@app.command()
+def verify(
+    home: HomeOption = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    log_key: Annotated[
+        str | None,
+        typer.Option(help="The log's public key to check signatures with (default: HOME/ledger.pub; "
+                     "auditors should pass their own copy)."),
+    ] = None,
+) -> None:
+    """Check every leaf, tile, checkpoint signature and consistency; name every problem.
+
+    Exit status: 0 intact, 1 a problem was found, 2 the check could not run.
+    """
+    from mamori.ledger.note import Verifier
+    from mamori.ledger.store import Reader
+    from mamori.ledger.verify import verify as run_verify
+
+    h = open_home(home)
+    verifier, key_path = _log_verifier(str(h.pub_path), log_key)
+    assert isinstance(verifier, Verifier)
+    with Reader(h.ledger_db) as r:
+        if sys.stderr.isatty() and not json_out:
+            from rich.progress import Progress
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task("verifying", total=None)
+
+                def progress(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                report = run_verify(r, verifier, progress=progress)
+        else:
+            report = run_verify(r, verifier)
+    if json_out:
+        print_json(report.as_json())
+    else:
+        c = report.as_json()["checked"]
+        print(f"tree size      {report.tree_size}")
+        print(f"leaves         {c['leaves_hashed']} hashed from their bodies, "
+              f"{c['leaves_pruned']} pruned by signed retention (leaf hash kept)")
+        print(f"checkpoints    {c['checkpoints']}, {c['signatures']} signatures valid ({key_path})")
+        print(f"consistency    {c['consistency_pairs']} consecutive pairs proven")
+        print(f"tiles          {c['tiles']} rebuilt and compared")
+        if report.ok:
+            print("result         OK: every check above passed" if report.tree_size else
+                  "result         OK: the ledger is empty; there was nothing to check")
+        else:
+            print(f"result         FAILED: {len(report.problems)} problem(s)")
+            for p in report.problems:
+                where = "-" if p.index is None else str(p.index)
+                print(f"  {p.kind:<20} index {where:<10} {p.detail}")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+retention_app = typer.Typer(help="Retention: prune event bodies past their retention date.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("status")
+def retention_status(home: HomeOption = None) -> None:
+    """Print the retention policy in force and what a run would prune now."""
+    import datetime as dt
+
+    from mamori.ledger.retention import plan
+    from mamori.ledger.store import Reader
+
+    h = open_home(home)
+    with Reader(h.ledger_db) as r:
+        print_json(plan(h, r, dt.datetime.now(dt.UTC)).as_json())
+
+
+@retention_app.command("run")
+def retention_run(home: HomeOption = None) -> None:
+    """Prune the bodies past retention, with a signed ledger.pruned event; prints what it did."""
+    import datetime as dt
+
+    from mamori.ledger.retention import run
+
+    h = open_home(home)
+    print_json(run(h, dt.datetime.now(dt.UTC)).as_json())
+
+
+def _time_arg(text: str | None, name: str) -> int | None:
+    if text is None:
+        return None
+    from mamori.ledger.search.query import parse_time
+
+    try:
+        return parse_time(text)
+    except Exception as e:  # noqa: BLE001 - reported to the user, whatever the parser raised
+        fail(f"{name} {text!r} is not a time: {e}\n  fix: use RFC 3339 (2026-11-27T09:00:00Z), a date, or 15m/2h/7d ago")
+
+
+@app.command()
+def export(
+    out: Annotated[str, typer.Option("--out", help="The file to write; the manifest goes beside it.")],
+    home: HomeOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    since: Annotated[str | None, typer.Option(help="Events received at or after this time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Events received before this time.")] = None,
+) -> None:
+    """Export events with a manifest proving the range complete (CLD-5, CLD-6).
+
+    Check an export anywhere with `mamori ledger check-export MANIFEST --log-key ledger.pub`.
+    """
+    from pathlib import Path
+
+    from mamori.ledger.export import export as run_export
+    from mamori.ledger.store import Reader
+
+    h = open_home(home)
+    with Reader(h.ledger_db) as r:
+        res = run_export(r, h.public_key_text(), fmt=fmt, out=Path(out),
+                         since_us=_time_arg(since, "--since"), until_us=_time_arg(until, "--until"))
+    print_json({"out": str(res.out), "manifest": str(res.manifest), "first": res.first,
+                "end": res.end, "count": res.count})
+
+
+@app.command("check-export")
+def check_export(
+    manifest: Annotated[str, typer.Argument(help="The export's .manifest.json file.")],
+    log_key: Annotated[str, typer.Option(help="The log's public key (ledger.pub).")],
+) -> None:
+    """Check an export without the ledger: file hash, checkpoint signature, range proof.
+
+    Exit status: 0 complete and authentic, 1 not, 2 the check could not run.
+    """
+    from pathlib import Path
+
+    from mamori.ledger.export import check_export as run_check
+    from mamori.ledger.note import Verifier
+
+    verifier, _ = _log_verifier(log_key, log_key)
+    assert isinstance(verifier, Verifier)
+    res = run_check(Path(manifest), verifier)
+    print_json({"ok": res.ok, "count": res.count, "problems": res.problems})
+    raise typer.Exit(0 if res.ok else 1)

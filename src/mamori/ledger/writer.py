@@ -16,7 +16,7 @@ import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,11 +110,17 @@ class Sequencer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def commit(self, events: Sequence[bytes]) -> Committed:
+    def commit(
+        self,
+        events: Sequence[bytes],
+        *,
+        also: Callable[[sqlite3.Connection, int], None] | None = None,
+    ) -> Committed:
         """Append canonical event bytes as one durable batch and sign a checkpoint.
 
         Returns only once the batch is on disk. On failure nothing of the batch is stored, the
-        writer's state is reloaded from the database, and a LedgerError says why.
+        writer's state is reloaded from the database, and a LedgerError says why. `also` runs
+        inside the same transaction with the index of the batch's first event (retention uses it).
         """
         if not events:
             raise LedgerError("an empty batch cannot be committed")
@@ -138,6 +144,8 @@ class Sequencer:
             conn.executemany(_INSERT_EVENT, [(first + i, received_us, e) for i, e in enumerate(entries)])
             conn.executemany(_UPSERT_TILE, tiles)
             conn.execute(_INSERT_CHECKPOINT, (size, now, root, note))
+            if also is not None:
+                also(conn, first)
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             self._recover()
