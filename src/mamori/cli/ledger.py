@@ -54,9 +54,12 @@ def append(
     try:
         result = append_fd(h, fd, on_rejected=rejected, on_commit=committed)
     except MamoriError as e:
+        stored = last.appended + last.rejected
+        if not stored:
+            fail(f"{e.diagnostics()}\n  nothing from this input was stored")
         print_json(last.as_json())
-        fail(f"{e.diagnostics()}\n  the {last.appended + last.rejected} events counted above were "
-             "stored and acknowledged before the failure")
+        fail(f"{e.diagnostics()}\n  the {stored} events counted above were stored and "
+             "acknowledged before the failure; append the rest again")
     finally:
         if close:
             os.close(fd)
