@@ -13,6 +13,7 @@ HomeOption = Annotated[
     typer.Option(
         "--home",
         envvar="MAMORI_HOME",
+        metavar="DIR",
         help="The mamori home directory (or set MAMORI_HOME).",
         show_envvar=True,
     ),

@@ -115,10 +115,22 @@ def connect_reader(path: Path) -> sqlite3.Connection:
             f"no ledger database at {path}",
             hint="run `mamori init --home DIR` first, or point --home at an initialised home",
         )
+    # A reader opens the file read-write but refuses writes (query_only): a `mode=ro`
+    # connection cannot create the WAL index (-shm) when the writer has closed, and two such
+    # readers then wait on each other. `mode=ro` stays as the fallback for read-only media
+    # (an auditor's copy).
     try:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
+        except sqlite3.OperationalError as e:
+            if "readonly" not in str(e) and "unable to open" not in str(e):
+                raise
+            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
     except sqlite3.Error as e:
         raise _wrap(e, path) from e
     return conn
