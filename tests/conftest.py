@@ -21,7 +21,9 @@ def shared_data(*parts: str) -> Path:
     """A path under ../shared/data, skipping the test with a reason when it is absent."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real-world data set {path} is absent (it lives in ../shared/data beside the repo)")
+        pytest.skip(
+            f"real-world data set {path} is absent (it lives in ../shared/data beside the repo)"
+        )
     return path
 
 
@@ -45,7 +47,12 @@ def run(
     if env:
         full_env.update(env)
     proc = subprocess.run(
-        [MAMORI, *args], input=input, capture_output=True, env=full_env, timeout=timeout, check=False
+        [MAMORI, *args],
+        input=input,
+        capture_output=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
     )
     if check_no_traceback:
         assert b"Traceback" not in proc.stderr, proc.stderr.decode(errors="replace")

@@ -123,7 +123,9 @@ def parse(raw: dict[str, Any], *, where: str = "config") -> Config:
     known = {"ledger", "retention", "search"}
     for key in raw:
         if key not in known:
-            raise ConfigError(f"{where}: unknown section [{key}]", hint=f"use one of {sorted(known)}")
+            raise ConfigError(
+                f"{where}: unknown section [{key}]", hint=f"use one of {sorted(known)}"
+            )
     led = _section(raw, "ledger", where)
     origin = led.get("origin")
     if not isinstance(origin, str) or not origin or any(c.isspace() for c in origin):
@@ -137,7 +139,12 @@ def parse(raw: dict[str, Any], *, where: str = "config") -> Config:
         batch_max_delay_ms=_int(led, "ledger", "batch_max_delay_ms", 1000, 1, 1000, where),
         max_event_bytes=_int(led, "ledger", "max_event_bytes", 1_048_576, 1024, 64 << 20, where),
     )
-    _no_extra(led, "ledger", {"origin", "batch_max_events", "batch_max_delay_ms", "max_event_bytes"}, where)
+    _no_extra(
+        led,
+        "ledger",
+        {"origin", "batch_max_events", "batch_max_delay_ms", "max_event_bytes"},
+        where,
+    )
     ret = _section(raw, "retention", where)
     end_raw = ret.get("contract_end", "")
     contract_end: dt.date | None
@@ -188,7 +195,9 @@ def _no_extra(sec: dict[str, Any], name: str, allowed: set[str], where: str) -> 
             )
 
 
-def _int(sec: dict[str, Any], name: str, key: str, default: int, lo: int, hi: int, where: str) -> int:
+def _int(
+    sec: dict[str, Any], name: str, key: str, default: int, lo: int, hi: int, where: str
+) -> int:
     value = sec.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise ConfigError(

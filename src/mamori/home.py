@@ -1,11 +1,11 @@
 """The data directory ("home"): its layout, `mamori init`, and opening it safely.
 
-    HOME/                 0700
-      mamori.toml         the configuration, every default written out (0600)
-      ledger.key          the ledger's Ed25519 signing key, PKCS#8 PEM (0600)
-      ledger.pub          its signed-note verifier key, name+keyid+base64 (0644)
-      ledger/ledger.db    the ledger (SQLite, WAL)
-      index/search.db     the search index (derived; `mamori ledger reindex` rebuilds it)
+HOME/                 0700
+  mamori.toml         the configuration, every default written out (0600)
+  ledger.key          the ledger's Ed25519 signing key, PKCS#8 PEM (0600)
+  ledger.pub          its signed-note verifier key, name+keyid+base64 (0644)
+  ledger/ledger.db    the ledger (SQLite, WAL)
+  index/search.db     the search index (derived; `mamori ledger reindex` rebuilds it)
 """
 
 from __future__ import annotations
@@ -147,7 +147,11 @@ def init(path: str | Path | None, *, origin: str | None = None) -> Home:
         if not root.is_dir():
             raise HomeError(f"{root} exists and is not a directory", hint="choose another --home")
         if any(root.iterdir()):
-            what = "an initialised mamori home" if (root / config_mod.CONFIG_NAME).exists() else "not empty"
+            what = (
+                "an initialised mamori home"
+                if (root / config_mod.CONFIG_NAME).exists()
+                else "not empty"
+            )
             raise HomeError(
                 f"{root} is {what}; refusing to overwrite it",
                 hint="choose another --home, or remove the directory yourself if you mean to start over",
@@ -157,7 +161,10 @@ def init(path: str | Path | None, *, origin: str | None = None) -> Home:
         try:
             root.mkdir(mode=0o700, parents=True)
         except OSError as e:
-            raise HomeError(f"cannot create {root}: {e.strerror}", hint="check the parent directory's permissions") from e
+            raise HomeError(
+                f"cannot create {root}: {e.strerror}",
+                hint="check the parent directory's permissions",
+            ) from e
     origin = origin or default_origin()
     text = config_mod.render(origin)
     config_mod.parse(tomllib.loads(text))  # the template must always parse
@@ -183,5 +190,7 @@ def init(path: str | Path | None, *, origin: str | None = None) -> Home:
         # The config is written last: its presence marks a complete home.
         write_private(home.config_path, text.encode("utf-8"))
     except OSError as e:
-        raise HomeError(f"cannot write into {root}: {e.strerror}", hint="check free space and permissions") from e
+        raise HomeError(
+            f"cannot write into {root}: {e.strerror}", hint="check free space and permissions"
+        ) from e
     return home

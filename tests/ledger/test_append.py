@@ -19,7 +19,9 @@ from tests.conftest import MAMORI, run
 
 def test_append_file_reports_counts_and_keeps_rejected_lines(home: Home, tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
-    src.write_bytes(b'{"message":"one"}\nnot json\n\n[1,2]\n{"message":"\xe6\x97\xa5\xe6\x9c\xac"}\n')
+    src.write_bytes(
+        b'{"message":"one"}\nnot json\n\n[1,2]\n{"message":"\xe6\x97\xa5\xe6\x9c\xac"}\n'
+    )
     proc = run(["ledger", "append", "--home", str(home.root), str(src)])
     assert proc.returncode == 0, proc.stderr
     assert orjson.loads(proc.stdout) == {"appended": 2, "rejected": 2, "tree_size": 4}
@@ -35,13 +37,17 @@ def test_append_file_reports_counts_and_keeps_rejected_lines(home: Home, tmp_pat
 
 
 def test_append_stdin_and_env_home(home: Home) -> None:
-    proc = run(["ledger", "append", "-"], input=b'{"a":1}\n{"a":2}\n', env={"MAMORI_HOME": str(home.root)})
+    proc = run(
+        ["ledger", "append", "-"], input=b'{"a":1}\n{"a":2}\n', env={"MAMORI_HOME": str(home.root)}
+    )
     assert proc.returncode == 0, proc.stderr
     assert orjson.loads(proc.stdout) == {"appended": 2, "rejected": 0, "tree_size": 2}
 
 
 def test_huge_line_is_kept_truncated(home: Home, tmp_path: Path) -> None:
-    cfg = home.config_path.read_text().replace("max_event_bytes = 1048576", "max_event_bytes = 2048")
+    cfg = home.config_path.read_text().replace(
+        "max_event_bytes = 1048576", "max_event_bytes = 2048"
+    )
     home.config_path.write_text(cfg)
     big = b'{"message":"' + b"x" * 100_000 + b'"}'
     proc = run(["ledger", "append", "--home", str(home.root)], input=big + b'\n{"ok":true}\n')
@@ -59,7 +65,9 @@ def test_slow_pipe_is_committed_within_the_batch_delay(home: Home) -> None:
     # not when the pipe closes.
     proc = subprocess.Popen(
         [MAMORI, "ledger", "append", "--home", str(home.root), "-"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert proc.stdin is not None
     proc.stdin.write(b'{"n":1}\n')
@@ -153,13 +161,21 @@ def test_full_disk_loses_nothing_acknowledged(home: Home, tmp_path: Path) -> Non
 
     mnt = tmp_path / "small"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], check=False).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], check=False
+    ).returncode:
         pytest.skip("cannot mount a tmpfs here")
     try:
         small = mnt / "home"
         shutil.copytree(home.root, small)
-        events = b"".join(b'{"message":"%s"}\n' % (b"x" * 200 + str(i).encode()) for i in range(20_000))
-        cfg = (small / "mamori.toml").read_text().replace("batch_max_events = 8192", "batch_max_events = 100")
+        events = b"".join(
+            b'{"message":"%s"}\n' % (b"x" * 200 + str(i).encode()) for i in range(20_000)
+        )
+        cfg = (
+            (small / "mamori.toml")
+            .read_text()
+            .replace("batch_max_events = 8192", "batch_max_events = 100")
+        )
         (small / "mamori.toml").write_text(cfg)
         proc = run(["ledger", "append", "--home", str(small)], input=events)
         assert proc.returncode == 2

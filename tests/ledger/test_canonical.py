@@ -79,9 +79,12 @@ def test_rfc8785_main_example() -> None:
 
 
 def test_escapes_and_non_ascii() -> None:
-    value = {"a": "\x00\x08\t\n\x0b\x0c\r\x1f\x7f\u2028\"\\日本"}
+    value = {"a": '\x00\x08\t\n\x0b\x0c\r\x1f\x7f\u2028"\\日本'}
     assert canonical(value) == reference(value).encode()
-    assert canonical(value) == '{"a":"\\u0000\\b\\t\\n\\u000b\\f\\r\\u001f\x7f\u2028\\"\\\\日本"}'.encode()
+    assert (
+        canonical(value)
+        == '{"a":"\\u0000\\b\\t\\n\\u000b\\f\\r\\u001f\x7f\u2028\\"\\\\日本"}'.encode()
+    )
 
 
 def test_large_integers_are_kept_exactly() -> None:
@@ -98,7 +101,9 @@ def test_nan_is_refused() -> None:
 json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text()
 json_values: Any = st.recursive(
     json_scalars | st.floats(allow_nan=False, allow_infinity=False),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=25,
 )
 

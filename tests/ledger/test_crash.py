@@ -48,7 +48,8 @@ def test_kill_9_twenty_times_loses_nothing_acknowledged(home: Home, tmp_path: Pa
                 f.write(orjson.dumps({"run": run_no, "seq": seq, "message": "x" * 200}) + b"\n")
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(home.root), str(src)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         assert child.stdout is not None
         acked = start

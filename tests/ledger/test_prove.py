@@ -23,7 +23,9 @@ def test_inclusion_and_consistency_proofs_verify_offline(home: Home) -> None:
     assert cp.size == 908
     with Reader(home.ledger_db) as r:
         for index in (0, 6, 7, 511, 907):
-            proof = orjson.loads(run(["ledger", "prove", "--home", str(home.root), "--index", str(index)]).stdout)
+            proof = orjson.loads(
+                run(["ledger", "prove", "--home", str(home.root), "--index", str(index)]).stdout
+            )
             entry = r.entry(index)
             assert entry is not None and entry[1] is not None
             leaf = hashlib.sha256(b"\x00" + entry[1]).digest()
@@ -34,9 +36,15 @@ def test_inclusion_and_consistency_proofs_verify_offline(home: Home) -> None:
         old = r.checkpoint(307)
         assert old is not None
     # Against an older checkpoint, by size.
-    p = orjson.loads(run(["ledger", "prove", "--home", str(home.root), "--index", "3", "--tree-size", "307"]).stdout)
+    p = orjson.loads(
+        run(
+            ["ledger", "prove", "--home", str(home.root), "--index", "3", "--tree-size", "307"]
+        ).stdout
+    )
     assert p["tree_size"] == 307
-    c = orjson.loads(run(["ledger", "prove", "--home", str(home.root), "--from", "307", "--to", "908"]).stdout)
+    c = orjson.loads(
+        run(["ledger", "prove", "--home", str(home.root), "--from", "307", "--to", "908"]).stdout
+    )
     assert (c["from"], c["to"]) == (307, 908)
     hashes = [bytes.fromhex(h) for h in c["hashes"]]
     assert verify_consistency(307, 908, old.root, cp.root_hash, hashes)

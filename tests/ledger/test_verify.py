@@ -43,12 +43,21 @@ def test_intact_ledger_verifies(filled: Home) -> None:
 
 
 def test_modified_body(filled: Home) -> None:
-    tamper(filled, ("UPDATE events SET body = replace(body, 'login attempt', 'LOGIN attempt') WHERE idx = ?", (417,)))
+    tamper(
+        filled,
+        (
+            "UPDATE events SET body = replace(body, 'login attempt', 'LOGIN attempt') WHERE idx = ?",
+            (417,),
+        ),
+    )
     assert kinds(check(filled)) == [(417, "modified")]
 
 
 def test_modified_body_keeping_its_index(filled: Home) -> None:
-    tamper(filled, ("UPDATE events SET body = replace(body, 'failure', 'success') WHERE idx = ?", (400,)))
+    tamper(
+        filled,
+        ("UPDATE events SET body = replace(body, 'failure', 'success') WHERE idx = ?", (400,)),
+    )
     assert kinds(check(filled)) == [(400, "modified")]
 
 
@@ -68,7 +77,10 @@ def test_deleted_row_and_renumbered(filled: Home) -> None:
 
 
 def test_row_inserted_at_the_end(filled: Home) -> None:
-    tamper(filled, ("INSERT INTO events(idx, received, body) VALUES (?, 0, ?)", (SIZE, b'{"event":{}}')))
+    tamper(
+        filled,
+        ("INSERT INTO events(idx, received, body) VALUES (?, 0, ?)", (SIZE, b'{"event":{}}')),
+    )
     assert kinds(check(filled)) == [(SIZE, "inserted")]
 
 

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Annotated
 
 import typer
 
+from mamori.cli import witness as witness_cmds
 from mamori.cli.common import HomeOption, fail, print_json
+from mamori.errors import MamoriError
 from mamori.home import open_home
 
 app = typer.Typer(
     help="The tamper-evident ledger: append, prove, verify, search, retain, export.",
     no_args_is_help=True,
 )
+app.add_typer(witness_cmds.app, name="witness")
+app.add_typer(witness_cmds.cosig_app, name="cosignature")
 
 
 @app.command()
 def append(
-    source: Annotated[str, typer.Argument(help="A JSON Lines file, or - for standard input.")] = "-",
+    source: Annotated[
+        str, typer.Argument(help="A JSON Lines file, or - for standard input.")
+    ] = "-",
     home: HomeOption = None,
 ) -> None:
     """Append JSON Lines, one event per line, durably.
@@ -29,7 +36,6 @@ def append(
     {"appended": N, "rejected": M, "tree_size": S}: N events stored as received, M stored as
     rejected; all N + M are acknowledged (on disk, under a signed checkpoint).
     """
-    from mamori.errors import MamoriError
     from mamori.ledger.append import AppendResult, append_fd
 
     h = open_home(home)
@@ -58,8 +64,10 @@ def append(
         if not stored:
             fail(f"{e.diagnostics()}\n  nothing from this input was stored")
         print_json(last.as_json())
-        fail(f"{e.diagnostics()}\n  the {stored} events counted above were stored and "
-             "acknowledged before the failure; append the rest again")
+        fail(
+            f"{e.diagnostics()}\n  the {stored} events counted above were stored and "
+            "acknowledged before the failure; append the rest again"
+        )
     finally:
         if close:
             os.close(fd)
@@ -69,7 +77,9 @@ def append(
 @app.command()
 def checkpoint(
     home: HomeOption = None,
-    all_: Annotated[bool, typer.Option("--all", help="Print every checkpoint, oldest first.")] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Print every checkpoint, oldest first.")
+    ] = False,
 ) -> None:
     """Print the latest signed checkpoint (C2SP tlog-checkpoint, signed-note format)."""
     from mamori.ledger.store import Reader
@@ -77,23 +87,29 @@ def checkpoint(
     h = open_home(home)
     with Reader(h.ledger_db) as r:
         if all_:
-            for cp in r.checkpoints():
-                sys.stdout.write(cp.note + "\n")
+            for each in r.checkpoints():
+                sys.stdout.write(each.note + "\n")
             return
         cp = r.latest_checkpoint()
         if cp is None:
-            fail("the ledger is empty: no checkpoint yet\n  fix: append events first (`mamori ledger append`)")
+            fail(
+                "the ledger is empty: no checkpoint yet\n  fix: append events first (`mamori ledger append`)"
+            )
         sys.stdout.write(cp.note + "".join(line + "\n" for line in r.cosignatures(cp.tree_size)))
 
 
 @app.command()
 def prove(
     home: HomeOption = None,
-    index: Annotated[int | None, typer.Option(help="Prove that event INDEX is in the tree.")] = None,
+    index: Annotated[
+        int | None, typer.Option(help="Prove that event INDEX is in the tree.")
+    ] = None,
     tree_size: Annotated[
         int | None, typer.Option(help="Against the checkpoint of this size (default: the latest).")
     ] = None,
-    from_: Annotated[int | None, typer.Option("--from", help="Consistency proof from this size…")] = None,
+    from_: Annotated[
+        int | None, typer.Option("--from", help="Consistency proof from this size…")
+    ] = None,
     to: Annotated[int | None, typer.Option(help="…to this size.")] = None,
 ) -> None:
     """Print an inclusion proof (--index) or a consistency proof (--from A --to B) as JSON.
@@ -126,7 +142,9 @@ def _log_verifier(h_pub: str, log_key: str | None) -> tuple[object, str]:
     try:
         text = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as e:
-        fail(f"cannot read the log's public key {path}: {e}\n  fix: pass --log-key FILE (a copy of ledger.pub)")
+        fail(
+            f"cannot read the log's public key {path}: {e}\n  fix: pass --log-key FILE (a copy of ledger.pub)"
+        )
     try:
         return Verifier.parse(text), str(path)
     except NoteError as e:
@@ -139,8 +157,10 @@ def verify(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     log_key: Annotated[
         str | None,
-        typer.Option(help="The log's public key to check signatures with (default: HOME/ledger.pub; "
-                     "auditors should pass their own copy)."),
+        typer.Option(
+            help="The log's public key to check signatures with (default: HOME/ledger.pub; "
+            "auditors should pass their own copy)."
+        ),
     ] = None,
 ) -> None:
     """Check every leaf, tile, checkpoint signature and consistency; name every problem.
@@ -172,14 +192,19 @@ def verify(
     else:
         c = report.as_json()["checked"]
         print(f"tree size      {report.tree_size}")
-        print(f"leaves         {c['leaves_hashed']} hashed from their bodies, "
-              f"{c['leaves_pruned']} pruned by signed retention (leaf hash kept)")
+        print(
+            f"leaves         {c['leaves_hashed']} hashed from their bodies, "
+            f"{c['leaves_pruned']} pruned by signed retention (leaf hash kept)"
+        )
         print(f"checkpoints    {c['checkpoints']}, {c['signatures']} signatures valid ({key_path})")
         print(f"consistency    {c['consistency_pairs']} consecutive pairs proven")
         print(f"tiles          {c['tiles']} rebuilt and compared")
         if report.ok:
-            print("result         OK: every check above passed" if report.tree_size else
-                  "result         OK: the ledger is empty; there was nothing to check")
+            print(
+                "result         OK: every check above passed"
+                if report.tree_size
+                else "result         OK: the ledger is empty; there was nothing to check"
+            )
         else:
             print(f"result         FAILED: {len(report.problems)} problem(s)")
             for p in report.problems:
@@ -188,7 +213,9 @@ def verify(
     raise typer.Exit(0 if report.ok else 1)
 
 
-retention_app = typer.Typer(help="Retention: prune event bodies past their retention date.", no_args_is_help=True)
+retention_app = typer.Typer(
+    help="Retention: prune event bodies past their retention date.", no_args_is_help=True
+)
 app.add_typer(retention_app, name="retention")
 
 
@@ -222,17 +249,23 @@ def _time_arg(text: str | None, name: str) -> int | None:
     from mamori.ledger.search.query import parse_time
 
     try:
-        return parse_time(text)
-    except Exception as e:  # noqa: BLE001 - reported to the user, whatever the parser raised
-        fail(f"{name} {text!r} is not a time: {e}\n  fix: use RFC 3339 (2026-11-27T09:00:00Z), a date, or 15m/2h/7d ago")
+        return parse_time(text, time.time_ns() // 1000)
+    except MamoriError as e:
+        fail(
+            f"{name} {text!r} is not a time: {e.message}\n  fix: use RFC 3339 (2026-11-27T09:00:00Z), a date, or 15m/2h/7d ago"
+        )
 
 
 @app.command()
 def export(
-    out: Annotated[str, typer.Option("--out", help="The file to write; the manifest goes beside it.")],
+    out: Annotated[
+        str, typer.Option("--out", help="The file to write; the manifest goes beside it.")
+    ],
     home: HomeOption = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
-    since: Annotated[str | None, typer.Option(help="Events received at or after this time.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Events received at or after this time.")
+    ] = None,
     until: Annotated[str | None, typer.Option(help="Events received before this time.")] = None,
 ) -> None:
     """Export events with a manifest proving the range complete (CLD-5, CLD-6).
@@ -246,10 +279,23 @@ def export(
 
     h = open_home(home)
     with Reader(h.ledger_db) as r:
-        res = run_export(r, h.public_key_text(), fmt=fmt, out=Path(out),
-                         since_us=_time_arg(since, "--since"), until_us=_time_arg(until, "--until"))
-    print_json({"out": str(res.out), "manifest": str(res.manifest), "first": res.first,
-                "end": res.end, "count": res.count})
+        res = run_export(
+            r,
+            h.public_key_text(),
+            fmt=fmt,
+            out=Path(out),
+            since_us=_time_arg(since, "--since"),
+            until_us=_time_arg(until, "--until"),
+        )
+    print_json(
+        {
+            "out": str(res.out),
+            "manifest": str(res.manifest),
+            "first": res.first,
+            "end": res.end,
+            "count": res.count,
+        }
+    )
 
 
 @app.command("check-export")

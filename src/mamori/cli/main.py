@@ -34,7 +34,9 @@ def _version(value: bool) -> None:
 def root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """mamori (守り): security operations and compliance with a tamper-evident ledger."""
@@ -58,7 +60,9 @@ def init(
     h = init_home(home, origin=origin)
     cfg = h.config()
     if json_out:
-        print_json({"home": str(h.root), "origin": cfg.ledger.origin, "public_key": h.public_key_text()})
+        print_json(
+            {"home": str(h.root), "origin": cfg.ledger.origin, "public_key": h.public_key_text()}
+        )
         return
     print(f"initialised {h.root}")
     print(f"  origin      {cfg.ledger.origin}")
@@ -77,4 +81,3 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(0)
-

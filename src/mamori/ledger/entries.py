@@ -41,8 +41,12 @@ def prepare(raw: bytes, *, line: int | None = None, truncated_from: int | None =
     `truncated_from` is the original length when `raw` was cut at the size limit.
     """
     if truncated_from is not None:
-        return _rejected(raw, f"event of {truncated_from} bytes exceeds the size limit; kept truncated",
-                         line=line, truncated_from=truncated_from)
+        return _rejected(
+            raw,
+            f"event of {truncated_from} bytes exceeds the size limit; kept truncated",
+            line=line,
+            truncated_from=truncated_from,
+        )
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
@@ -58,7 +62,9 @@ def prepare_value(value: dict[str, Any]) -> bytes:
     return canonical(value)
 
 
-def _rejected(raw: bytes, reason: str, *, line: int | None, truncated_from: int | None = None) -> Prepared:
+def _rejected(
+    raw: bytes, reason: str, *, line: int | None, truncated_from: int | None = None
+) -> Prepared:
     info: dict[str, Any] = {
         "raw": base64.b64encode(raw).decode("ascii"),
         "raw_bytes": len(raw),
@@ -107,7 +113,15 @@ def format_received(received_us: int) -> bytes:
 
 def make_entry(event: bytes, index: int, received: bytes) -> bytes:
     """The leaf entry bytes for a canonical event (see the module docstring)."""
-    return b'{"event":' + event + b',"index":' + str(index).encode("ascii") + b',"received":"' + received + b'"}'
+    return (
+        b'{"event":'
+        + event
+        + b',"index":'
+        + str(index).encode("ascii")
+        + b',"received":"'
+        + received
+        + b'"}'
+    )
 
 
 _INDEX_KEY = b',"index":'

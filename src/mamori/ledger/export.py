@@ -35,8 +35,16 @@ from mamori.ledger.tiles import TileNodeReader
 
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = (
-    "index", "received", "timestamp", "host", "user", "action", "outcome", "message",
-    "leaf_hash", "entry",
+    "index",
+    "received",
+    "timestamp",
+    "host",
+    "user",
+    "action",
+    "outcome",
+    "message",
+    "leaf_hash",
+    "entry",
 )
 
 
@@ -85,7 +93,9 @@ def export(
         tmp.replace(out)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise LedgerError(f"cannot write {out}: {e.strerror}", hint="check the path, free space and permissions") from e
+        raise LedgerError(
+            f"cannot write {out}: {e.strerror}", hint="check the path, free space and permissions"
+        ) from e
     manifest = {
         "format": fmt,
         "file": out.name,
@@ -124,7 +134,9 @@ def _right_coords(end: int, size: int) -> list[tuple[int, int]]:
     return coords
 
 
-def _render(reader: Reader, nodes: TileNodeReader, fmt: str, first: int, end: int) -> Iterator[bytes]:
+def _render(
+    reader: Reader, nodes: TileNodeReader, fmt: str, first: int, end: int
+) -> Iterator[bytes]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     if fmt == "csv":
@@ -144,11 +156,20 @@ def _render(reader: Reader, nodes: TileNodeReader, fmt: str, first: int, end: in
             continue
         entry = orjson.loads(body)
         ev = entry["event"]
-        writer.writerow([
-            idx, entry["received"], _get(ev, "@timestamp"), _get(ev, "host.name"),
-            _get(ev, "user.name"), _get(ev, "event.action"), _get(ev, "event.outcome"),
-            _get(ev, "message"), hashlib.sha256(b"\x00" + body).hexdigest(), body.decode("utf-8"),
-        ])
+        writer.writerow(
+            [
+                idx,
+                entry["received"],
+                _get(ev, "@timestamp"),
+                _get(ev, "host.name"),
+                _get(ev, "user.name"),
+                _get(ev, "event.action"),
+                _get(ev, "event.outcome"),
+                _get(ev, "message"),
+                hashlib.sha256(b"\x00" + body).hexdigest(),
+                body.decode("utf-8"),
+            ]
+        )
         yield _take(buf)
 
 
@@ -174,8 +195,14 @@ def _get(ev: dict[str, Any], dotted: str) -> str:
 # --- checking an export, for its recipient (pure but for reading the two files) ---------------
 
 
-def verify_range(first: int, leaves: Sequence[bytes], left: Sequence[bytes], right: Sequence[bytes],
-                 size: int, root: bytes) -> bool:
+def verify_range(
+    first: int,
+    leaves: Sequence[bytes],
+    left: Sequence[bytes],
+    right: Sequence[bytes],
+    size: int,
+    root: bytes,
+) -> bool:
     """True when `leaves` are exactly the leaves [first, first+len) of the tree of `root`.
 
     `left` are the perfect subtrees of [0, first) (largest first, :func:`subtree_coords`) and
@@ -242,13 +269,17 @@ def check_export(manifest_path: Path, log_key: Verifier) -> ExportCheck:
             if fmt == "csv":
                 header = next(lines, b"")
                 digest.update(header)
-                text_rows = csv.reader(io.TextIOWrapper(_Tee(lines, digest), encoding="utf-8", newline=""))
+                text_rows = csv.reader(
+                    io.TextIOWrapper(io.BufferedReader(_Tee(lines, digest)), encoding="utf-8", newline="")
+                )
                 for n, row in enumerate(text_rows):
                     if row[-1]:
                         entry = row[-1].encode("utf-8")
                         leaves.append(hashlib.sha256(b"\x00" + entry).digest())
                         if entry_index(entry) != first + n:
-                            problems.append(f"row {n + 1} holds event {entry_index(entry)}, expected {first + n}")
+                            problems.append(
+                                f"row {n + 1} holds event {entry_index(entry)}, expected {first + n}"
+                            )
                     else:
                         leaves.append(bytes.fromhex(row[-2]))
             else:
@@ -260,7 +291,9 @@ def check_export(manifest_path: Path, log_key: Verifier) -> ExportCheck:
                         continue
                     leaves.append(hashlib.sha256(b"\x00" + body).digest())
                     if entry_index(body) != first + n:
-                        problems.append(f"line {n + 1} holds event {entry_index(body)}, expected {first + n}")
+                        problems.append(
+                            f"line {n + 1} holds event {entry_index(body)}, expected {first + n}"
+                        )
     except (OSError, ValueError, KeyError, IndexError, orjson.JSONDecodeError) as e:
         raise LedgerError(f"cannot read the exported file {data_path}: {e}") from e
     if digest.hexdigest() != manifest.get("sha256"):

@@ -46,8 +46,10 @@ def checkpoint_for(reader: Reader, tree_size: int | None) -> StoredCheckpoint:
     if tree_size is None:
         cp = reader.latest_checkpoint()
         if cp is None:
-            raise ProofError("the ledger is empty: there is no checkpoint to prove against",
-                             hint="append events first (`mamori ledger append`)")
+            raise ProofError(
+                "the ledger is empty: there is no checkpoint to prove against",
+                hint="append events first (`mamori ledger append`)",
+            )
         return cp
     cp = reader.checkpoint(tree_size)
     if cp is None:

@@ -60,7 +60,9 @@ def cutoff(cfg: RetentionConfig, now: dt.datetime) -> tuple[int | None, str]:
         )
         if now < end:
             return None, f"kept until the contract end plus {cfg.margin_days} days ({end.date()})"
-        return _us(floor), f"contract ended; bodies older than {MIN_RETENTION_DAYS} days may be pruned"
+        return _us(
+            floor
+        ), f"contract ended; bodies older than {MIN_RETENTION_DAYS} days may be pruned"
     days = max(cfg.days, MIN_RETENTION_DAYS)
     return _us(now - dt.timedelta(days=days)), f"bodies older than {days} days may be pruned"
 
@@ -98,7 +100,9 @@ def run(home: Home, now: dt.datetime) -> Plan:
     with Sequencer(home) as seq:
 
         def prune(conn: Any, at: int) -> None:
-            conn.execute("INSERT INTO pruned(first, last, event_idx) VALUES (?, ?, ?)", (p.first, last, at))
+            conn.execute(
+                "INSERT INTO pruned(first, last, event_idx) VALUES (?, ?, ?)", (p.first, last, at)
+            )
             # The one UPDATE in mamori, and the schema's trigger allows nothing else: a body to NULL.
             conn.execute("UPDATE events SET body = NULL WHERE idx BETWEEN ? AND ?", (p.first, last))
 

@@ -193,17 +193,24 @@ class Reader:
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         row = self.conn.execute(
-            "SELECT tree_size, created, root, note FROM checkpoints "
-            "ORDER BY tree_size DESC LIMIT 1"
+            "SELECT tree_size, created, root, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1"
         ).fetchone()
-        return None if row is None else StoredCheckpoint(int(row[0]), int(row[1]), bytes(row[2]), str(row[3]))
+        return (
+            None
+            if row is None
+            else StoredCheckpoint(int(row[0]), int(row[1]), bytes(row[2]), str(row[3]))
+        )
 
     def checkpoint(self, tree_size: int) -> StoredCheckpoint | None:
         row = self.conn.execute(
             "SELECT tree_size, created, root, note FROM checkpoints WHERE tree_size = ?",
             (tree_size,),
         ).fetchone()
-        return None if row is None else StoredCheckpoint(int(row[0]), int(row[1]), bytes(row[2]), str(row[3]))
+        return (
+            None
+            if row is None
+            else StoredCheckpoint(int(row[0]), int(row[1]), bytes(row[2]), str(row[3]))
+        )
 
     def checkpoints(self) -> Iterator[StoredCheckpoint]:
         for row in self.conn.execute(
@@ -220,7 +227,9 @@ class Reader:
         row = self.conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM events").fetchone()
         return int(row[0])
 
-    def entries(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, bytes | None]]:
+    def entries(
+        self, start: int = 0, end: int | None = None
+    ) -> Iterator[tuple[int, int, bytes | None]]:
         """(index, received µs, entry bytes or None when pruned) for start <= index < end."""
         if end is None:
             cur = self.conn.execute(
@@ -238,7 +247,9 @@ class Reader:
             yield from rows
 
     def entry(self, index: int) -> tuple[int, bytes | None] | None:
-        row = self.conn.execute("SELECT received, body FROM events WHERE idx = ?", (index,)).fetchone()
+        row = self.conn.execute(
+            "SELECT received, body FROM events WHERE idx = ?", (index,)
+        ).fetchone()
         return None if row is None else (int(row[0]), None if row[1] is None else bytes(row[1]))
 
     def first_index_at_or_after(self, received_us: int) -> int:
@@ -262,7 +273,9 @@ class Reader:
     def pruned_ranges(self) -> list[tuple[int, int, int]]:
         return [
             (int(a), int(b), int(c))
-            for a, b, c in self.conn.execute("SELECT first, last, event_idx FROM pruned ORDER BY first")
+            for a, b, c in self.conn.execute(
+                "SELECT first, last, event_idx FROM pruned ORDER BY first"
+            )
         ]
 
     def cosignatures(self, tree_size: int) -> list[str]:

@@ -20,6 +20,7 @@ Rows beyond the latest checkpoint are `inserted`; fewer rows than it covers is `
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,7 +126,9 @@ def _check_notes(checkpoints: list[StoredCheckpoint], log_key: Verifier, report:
         try:
             opened = open_checkpoint(cp.note, log_key)
         except NoteError as e:
-            report.problems.append(Problem(None, "bad-signature", f"checkpoint of size {cp.tree_size}: {e.message}"))
+            report.problems.append(
+                Problem(None, "bad-signature", f"checkpoint of size {cp.tree_size}: {e.message}")
+            )
             continue
         report.signatures += 1
         if opened.size != cp.tree_size or opened.root_hash != cp.root:
@@ -173,9 +176,12 @@ def _check_tree(
         if stored is None or len(stored) < width * HASH:
             have = 0 if stored is None else len(stored) // HASH
             report.problems.append(
-                Problem(number * TILE_WIDTH + have, "truncated",
-                        f"the stored leaf hashes stop at {number * TILE_WIDTH + have}, "
-                        f"the latest checkpoint covers {size}")
+                Problem(
+                    number * TILE_WIDTH + have,
+                    "truncated",
+                    f"the stored leaf hashes stop at {number * TILE_WIDTH + have}, "
+                    f"the latest checkpoint covers {size}",
+                )
             )
             return leaves
         data = stored[: width * HASH]
@@ -195,9 +201,12 @@ def _check_tree(
             got = reader.read_tiles([(level, num)]).get((level, num))
             if got is None or got[: len(h)] != h:
                 report.problems.append(
-                    Problem(None, "tile-mismatch",
-                            f"stored tile level {level} number {num} (width {w}) differs from the "
-                            "one rebuilt from the signed leaf hashes")
+                    Problem(
+                        None,
+                        "tile-mismatch",
+                        f"stored tile level {level} number {num} (width {w}) differs from the "
+                        "one rebuilt from the signed leaf hashes",
+                    )
                 )
         if progress is not None:
             progress(pos // 2, size)
@@ -207,10 +216,13 @@ def _check_tree(
 def _compare_root(root: bytes, cp: StoredCheckpoint, report: Report) -> None:
     if root != cp.root:
         report.problems.append(
-            Problem(None, "checkpoint-mismatch",
-                    f"the tree rebuilt from the stored leaf hashes has root {root.hex()[:16]}… at "
-                    f"size {cp.tree_size}; the checkpoint says {cp.root.hex()[:16]}…: a leaf hash "
-                    f"below {cp.tree_size} was changed")
+            Problem(
+                None,
+                "checkpoint-mismatch",
+                f"the tree rebuilt from the stored leaf hashes has root {root.hex()[:16]}… at "
+                f"size {cp.tree_size}; the checkpoint says {cp.root.hex()[:16]}…: a leaf hash "
+                f"below {cp.tree_size} was changed",
+            )
         )
 
 
@@ -221,21 +233,29 @@ def _check_consistency(reader: Reader, checkpoints: list[StoredCheckpoint], repo
     nodes = TileNodeReader(reader, checkpoints[-1].tree_size)
     from mamori.ledger.merkle import consistency_proof
 
-    for old, new in zip(checkpoints, checkpoints[1:], strict=False):
+    for old, new in itertools.pairwise(checkpoints):
         if old.tree_size == 0:
             continue
         try:
             proof = consistency_proof(old.tree_size, new.tree_size, nodes)
         except LedgerError as e:
-            report.problems.append(Problem(None, "checkpoint-mismatch",
-                                           f"no consistency proof {old.tree_size}→{new.tree_size}: {e.message}"))
+            report.problems.append(
+                Problem(
+                    None,
+                    "checkpoint-mismatch",
+                    f"no consistency proof {old.tree_size}→{new.tree_size}: {e.message}",
+                )
+            )
             continue
         report.consistency_pairs += 1
         if not verify_consistency(old.tree_size, new.tree_size, old.root, new.root, proof):
             report.problems.append(
-                Problem(None, "checkpoint-mismatch",
-                        f"checkpoints {old.tree_size} and {new.tree_size} are not consistent: "
-                        "history between them was rewritten")
+                Problem(
+                    None,
+                    "checkpoint-mismatch",
+                    f"checkpoints {old.tree_size} and {new.tree_size} are not consistent: "
+                    "history between them was rewritten",
+                )
             )
 
 
@@ -312,12 +332,16 @@ def _classify(odd: list[_Row], size: int, rows: int) -> Iterator[Problem]:
             if run and run[-1].index == size - 1 and tail is not None and tail.state == "beyond":
                 explained.update(x.index for x in run)
                 explained.add(size)
-                yield Problem(r.index, "inserted",
-                              f"a row not in the signed log was inserted at {r.index}; "
-                              f"the {len(run)} events after it were renumbered")
+                yield Problem(
+                    r.index,
+                    "inserted",
+                    f"a row not in the signed log was inserted at {r.index}; "
+                    f"the {len(run)} events after it were renumbered",
+                )
             else:
-                yield Problem(r.index, "modified",
-                              f"event {r.index} does not match its signed leaf hash")
+                yield Problem(
+                    r.index, "modified", f"event {r.index} does not match its signed leaf hash"
+                )
         elif r.state == "foreign" and r.origin is not None:
             if r.origin == r.index + 1:
                 # Deleted and renumbered: every later event one place back, a gap at the end.
@@ -326,24 +350,36 @@ def _classify(odd: list[_Row], size: int, rows: int) -> Iterator[Problem]:
                 if run[-1].index == size - 2 and tail is not None and tail.state == "gap":
                     explained.update(x.index for x in run)
                     explained.add(size - 1)
-                    yield Problem(r.index, "missing",
-                                  f"event {r.index} was deleted and the {len(run)} events after it "
-                                  "renumbered")
+                    yield Problem(
+                        r.index,
+                        "missing",
+                        f"event {r.index} was deleted and the {len(run)} events after it "
+                        "renumbered",
+                    )
                     continue
             yield Problem(r.index, "reordered", f"position {r.index} holds event {r.origin}")
         elif r.state == "gap":
             if r.index >= rows:
                 explained.update(range(r.index, size))
-                yield Problem(r.index, "truncated",
-                              f"the ledger stops at {rows} rows; the latest checkpoint covers {size}")
+                yield Problem(
+                    r.index,
+                    "truncated",
+                    f"the ledger stops at {rows} rows; the latest checkpoint covers {size}",
+                )
             else:
                 yield Problem(r.index, "missing", f"event {r.index} was deleted")
         elif r.state == "null":
-            yield Problem(r.index, "missing",
-                          f"the body of event {r.index} was removed outside a signed retention run")
+            yield Problem(
+                r.index,
+                "missing",
+                f"the body of event {r.index} was removed outside a signed retention run",
+            )
         else:  # beyond
-            yield Problem(r.index, "inserted",
-                          f"row {r.index} is beyond the latest signed checkpoint ({size})")
+            yield Problem(
+                r.index,
+                "inserted",
+                f"row {r.index} is beyond the latest signed checkpoint ({size})",
+            )
 
 
 def _run(by_index: dict[int, _Row], start: int, shift: int) -> list[_Row]:
@@ -378,8 +414,11 @@ def _pruned_ranges(reader: Reader, report: Report) -> list[tuple[int, int]]:
             out.append((first, last))
         else:
             report.problems.append(
-                Problem(event_idx, "bad-prune",
-                        f"pruned range {first}–{last} is not announced by a ledger.pruned event at {event_idx}")
+                Problem(
+                    event_idx,
+                    "bad-prune",
+                    f"pruned range {first}–{last} is not announced by a ledger.pruned event at {event_idx}",
+                )
             )
     return out
 

@@ -141,7 +141,9 @@ class Sequencer:
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(_INSERT_EVENT, [(first + i, received_us, e) for i, e in enumerate(entries)])
+            conn.executemany(
+                _INSERT_EVENT, [(first + i, received_us, e) for i, e in enumerate(entries)]
+            )
             conn.executemany(_UPSERT_TILE, tiles)
             conn.execute(_INSERT_CHECKPOINT, (size, now, root, note))
             if also is not None:
