@@ -111,17 +111,13 @@ def format_received(received_us: int) -> bytes:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode("ascii")
 
 
+ENTRY_FORMAT = b'{"event":%b,"index":%d,"received":"%b"}'
+"""The leaf entry as a bytes format over (canonical event, index, received)."""
+
+
 def make_entry(event: bytes, index: int, received: bytes) -> bytes:
     """The leaf entry bytes for a canonical event (see the module docstring)."""
-    return (
-        b'{"event":'
-        + event
-        + b',"index":'
-        + str(index).encode("ascii")
-        + b',"received":"'
-        + received
-        + b'"}'
-    )
+    return ENTRY_FORMAT % (event, index, received)
 
 
 _INDEX_KEY = b',"index":'

@@ -7,11 +7,10 @@ and the rest is counted, not buffered.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """One input line (without its line ending)."""
 
     number: int
@@ -33,25 +32,43 @@ class LineSplitter:
         self._number = 0
 
     def feed(self, chunk: bytes) -> Iterator[Line]:
-        start = 0
-        n = len(chunk)
-        while start < n:
-            nl = chunk.find(b"\n", start)
-            end = n if nl < 0 else nl
-            piece = chunk[start:end]
-            room = self.max_bytes - len(self._buf)
-            if len(piece) <= room:
-                self._buf += piece
-            else:
-                if room > 0:
-                    self._buf += piece[:room]
-                self._overflow += len(piece) - max(room, 0)
-            if nl < 0:
-                return
-            line = self._take()
-            if line is not None:
-                yield line
-            start = nl + 1
+        parts = chunk.split(b"\n")
+        if len(parts) == 1:
+            self._add(chunk)
+            return
+        # The first part completes the line already buffered; the last starts the next one.
+        self._add(parts[0])
+        line = self._take()
+        if line is not None:
+            yield line
+        rest = parts[-1]
+        middle = parts[1:-1]
+        limit = self.max_bytes
+        if middle and max(map(len, middle)) <= limit:
+            # The common case, at C speed: complete lines, none over the limit.
+            n = self._number
+            for i, data in enumerate(middle, start=n + 1):
+                if data.endswith(b"\r"):
+                    data = data[:-1]
+                if data and not data.isspace():
+                    yield Line(i, data)
+            self._number = n + len(middle)
+        else:
+            for data in middle:
+                self._add(data)
+                line = self._take()
+                if line is not None:
+                    yield line
+        self._add(rest)
+
+    def _add(self, piece: bytes) -> None:
+        room = self.max_bytes - len(self._buf)
+        if len(piece) <= room:
+            self._buf += piece
+        else:
+            if room > 0:
+                self._buf += piece[:room]
+            self._overflow += len(piece) - max(room, 0)
 
     def finish(self) -> Line | None:
         """The last line when the input did not end with a newline."""
@@ -69,6 +86,6 @@ class LineSplitter:
             return Line(self._number, data, truncated_from=len(data) + overflow)
         if data.endswith(b"\r"):
             data = data[:-1]
-        if not data.strip():
+        if not data or data.isspace():
             return None  # a blank line carries nothing to keep
         return Line(self._number, data)

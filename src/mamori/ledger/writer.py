@@ -18,11 +18,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 from mamori.home import Home
 from mamori.ledger.checkpoint import Checkpoint, sign_checkpoint
-from mamori.ledger.entries import format_received, make_entry
+from mamori.ledger.entries import ENTRY_FORMAT, format_received
 from mamori.ledger.errors import LedgerError
 from mamori.ledger.note import Signer
 from mamori.ledger.store import connect_writer, wrap_sqlite
@@ -130,7 +131,8 @@ class Sequencer:
         received_us = max(now, self.last_received)
         received = format_received(received_us)
         first = self.size
-        entries = [make_entry(e, first + i, received) for i, e in enumerate(events)]
+        fmt = ENTRY_FORMAT
+        entries = [fmt % (e, i, received) for i, e in enumerate(events, first)]
         sha256 = hashlib.sha256
         leaves = [sha256(b"\x00" + e).digest() for e in entries]
         self.builder.append(leaves)
@@ -142,7 +144,7 @@ class Sequencer:
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
-                _INSERT_EVENT, [(first + i, received_us, e) for i, e in enumerate(entries)]
+                _INSERT_EVENT, zip(range(first, size), repeat(received_us), entries, strict=False)
             )
             conn.executemany(_UPSERT_TILE, tiles)
             conn.execute(_INSERT_CHECKPOINT, (size, now, root, note))
