@@ -124,6 +124,7 @@ def open_home(path: str | Path | None) -> Home:
             f"{root} is not an initialised mamori home (no {config_mod.CONFIG_NAME})",
             hint=f"run `mamori init --home {root}`",
         )
+    home.config()  # a wrong value is reported now, by every command, naming the key
     return home
 
 

@@ -7,6 +7,7 @@ from contextlib import closing
 
 from mamori.home import Home
 from mamori.ledger.entries import prepare_value
+from mamori.ledger.store import Reader
 from mamori.ledger.writer import Sequencer
 
 
@@ -41,3 +42,10 @@ def tamper(home: Home, *statements: tuple[str, tuple[object, ...]]) -> None:
         for sql, params in statements:
             conn.execute(sql, params)
         conn.commit()
+
+
+def body_at(reader: Reader, index: int) -> bytes | None:
+    """The stored entry bytes of an index that must exist (None when pruned)."""
+    row = reader.entry(index)
+    assert row is not None, f"no row {index}"
+    return row[1]

@@ -1,7 +1,8 @@
 """Retention (SEC-5, CLD-6): prune event bodies past their retention date, and nothing else.
 
 A retention run never deletes an event. It removes the BODIES of a contiguous range of the
-oldest events received before the cut-off, keeps their leaf hashes in the tiles (so the tree
+oldest events received before the cut-off (except earlier ``ledger.pruned`` events, which stay
+readable because they are the authority for what was pruned), keeps their leaf hashes in the tiles (so the tree
 and every proof ever issued stay valid), and, in the same transaction, appends a signed
 ``ledger.pruned`` event naming the range. `mamori ledger verify` accepts a missing body only
 inside a range such an event announced.
@@ -20,6 +21,7 @@ from typing import Any
 from mamori.config import MIN_RETENTION_DAYS, RetentionConfig
 from mamori.home import Home
 from mamori.ledger.entries import prepare_value
+from mamori.ledger.search.index import SearchIndex
 from mamori.ledger.store import Reader
 from mamori.ledger.writer import Sequencer
 
@@ -104,16 +106,18 @@ def run(home: Home, now: dt.datetime) -> Plan:
                 "INSERT INTO pruned(first, last, event_idx) VALUES (?, ?, ?)", (p.first, last, at)
             )
             # The one UPDATE in mamori, and the schema's trigger allows nothing else: a body to NULL.
-            conn.execute("UPDATE events SET body = NULL WHERE idx BETWEEN ? AND ?", (p.first, last))
+            # Earlier ledger.pruned events are never pruned: verify reads them to accept the
+            # ranges they announced.
+            conn.execute(
+                "UPDATE events SET body = NULL WHERE idx BETWEEN ? AND ? "
+                "AND idx NOT IN (SELECT event_idx FROM pruned)",
+                (p.first, last),
+            )
 
         seq.commit([prepare_value(event)], also=prune)
-    try:
-        from mamori.ledger.search.index import SearchIndex
-
-        with SearchIndex.open(home.index_dir) as index:
-            index.forget(p.first, last)
-    except ImportError:  # pragma: no cover - the search package is part of mamori
-        pass
+    # The search index must not find what was pruned (it is derived data, so this can run after).
+    with SearchIndex.open(home.index_dir) as index, Reader(home.ledger_db) as reader:
+        index.forget(reader, p.first, last)
     return p
 
 
