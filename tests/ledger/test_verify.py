@@ -177,3 +177,19 @@ def test_cli_exit_codes_and_json(filled: Home) -> None:
     missing = run(["ledger", "verify", "--home", str(filled.root / "nope")])
     assert missing.returncode == 2
     assert b"does not exist" in missing.stderr
+
+
+def test_parallel_body_check_finds_the_same(filled: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Large ledgers check bodies in a second process; force that path on a small one.
+    import mamori.ledger.verify as verify_mod
+
+    monkeypatch.setattr(verify_mod, "PARALLEL_MIN", 1)
+    assert check(filled).ok
+    tamper(
+        filled,
+        ("UPDATE events SET body = replace(body, 'failure', 'success') WHERE idx = ?", (400,)),
+        ("DELETE FROM events WHERE idx = ?", (10,)),
+    )
+    report = check(filled)
+    assert kinds(report) == [(10, "missing"), (400, "modified")]
+    assert report.leaves_hashed == SIZE - 1

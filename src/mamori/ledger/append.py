@@ -10,7 +10,6 @@ sequences and commits.
 
 from __future__ import annotations
 
-import gc
 import os
 import select
 import stat
@@ -22,6 +21,7 @@ from mamori.home import Home
 from mamori.ledger.lines import LineSplitter
 from mamori.ledger.parse_worker import Parsed, ParseWorker, parse_chunk
 from mamori.ledger.writer import Sequencer
+from mamori.perf import no_cyclic_gc
 
 CHUNK = 1 << 20
 PARALLEL_AFTER = 2
@@ -121,14 +121,17 @@ def append_fd(
     worker: ParseWorker | None = None
     full_reads = 0
     pollable = not stat.S_ISREG(os.fstat(fd).st_mode)
-    # The batch's many small objects would make the cyclic GC walk them again and again.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        with Sequencer(home) as seq:
+        with no_cyclic_gc(), Sequencer(home) as seq:
             result.tree_size = seq.size
-            b = _Batcher(seq, cfg.batch_max_events, cfg.batch_max_delay_ms / 1000, result,
-                         on_rejected, on_commit)
+            b = _Batcher(
+                seq,
+                cfg.batch_max_events,
+                cfg.batch_max_delay_ms / 1000,
+                result,
+                on_rejected,
+                on_commit,
+            )
             while True:
                 if b.batch and pollable and worker is None:
                     wait = b.deadline - time.monotonic()
@@ -167,6 +170,4 @@ def append_fd(
     finally:
         if worker is not None:
             worker.close()
-        if gc_was_enabled:
-            gc.enable()
     return result

@@ -246,6 +246,19 @@ class Reader:
                 return
             yield from rows
 
+    def entry_chunks(
+        self, start: int = 0, end: int | None = None, size: int = 4096
+    ) -> Iterator[list[tuple[int, int, bytes | None]]]:
+        """Like :meth:`entries`, a list of up to `size` rows at a time (for bulk checks)."""
+        sql = "SELECT idx, received, body FROM events WHERE idx >= ?"
+        params: tuple[int, ...] = (start,)
+        if end is not None:
+            sql += " AND idx < ?"
+            params = (start, end)
+        cur = self.conn.execute(sql + " ORDER BY idx", params)
+        while rows := cur.fetchmany(size):
+            yield rows
+
     def entry(self, index: int) -> tuple[int, bytes | None] | None:
         row = self.conn.execute(
             "SELECT received, body FROM events WHERE idx = ?", (index,)

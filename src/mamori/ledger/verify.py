@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -34,8 +38,13 @@ from mamori.ledger.merkle import verify_consistency
 from mamori.ledger.note import Verifier
 from mamori.ledger.store import Reader, StoredCheckpoint
 from mamori.ledger.tiles import TILE_WIDTH, TileBuilder, TileNodeReader
+from mamori.perf import no_cyclic_gc
 
 HASH = 32
+PARALLEL_MIN = 200_000
+"""From this tree size on, bodies are checked in a second process beside the tree check."""
+PARALLEL_SHARE = 0.8
+"""The share of the bodies the second process hashes: the first process also rebuilds the tree."""
 
 KINDS = (
     "modified",
@@ -105,6 +114,11 @@ Progress = Callable[[int, int], None]
 
 def verify(reader: Reader, log_key: Verifier, *, progress: Progress | None = None) -> Report:
     """Verify the whole ledger behind `reader` against the log's public key."""
+    with no_cyclic_gc():
+        return _verify(reader, log_key, progress)
+
+
+def _verify(reader: Reader, log_key: Verifier, progress: Progress | None) -> Report:
     report = Report()
     checkpoints = list(reader.checkpoints())
     report.checkpoints = len(checkpoints)
@@ -114,9 +128,29 @@ def verify(reader: Reader, log_key: Verifier, *, progress: Progress | None = Non
     report.rows = rows
 
     _check_notes(checkpoints, log_key, report)
-    leaves = _check_tree(reader, checkpoints, size, report, progress)
-    _check_consistency(reader, checkpoints, report)
-    _check_bodies(reader, leaves, size, rows, report, progress)
+    pruned = _pruned_ranges(reader, report.problems)
+    if size >= PARALLEL_MIN and (os.cpu_count() or 1) > 1:
+        # On two cores: a second process hashes the first PARALLEL_SHARE of the bodies while
+        # this one rebuilds the tree, then hashes the rest. Both read consistent snapshots.
+        cut = int(size * PARALLEL_SHARE)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            future = pool.submit(_scan_bodies_at, str(reader.path), 0, cut, size, pruned)
+            _check_tree(reader, checkpoints, size, report, progress)
+            _check_consistency(reader, checkpoints, report)
+            tail = _scan_bodies(reader, cut, None, size, pruned, progress)
+            head = future.result()
+        scans = [head, tail]
+    else:
+        _check_tree(reader, checkpoints, size, report, progress)
+        _check_consistency(reader, checkpoints, report)
+        scans = [_scan_bodies(reader, 0, None, size, pruned, progress)]
+    odd = [r for scan in scans for r in scan.odd]
+    report.problems.extend(_classify(odd, size, rows))
+    report.leaves_hashed = sum(scan.hashed for scan in scans)
+    report.leaves_pruned = sum(scan.pruned for scan in scans)
+    if progress is not None:
+        progress(size, size)
     report.problems.sort(key=lambda p: (p.index if p.index is not None else -1, p.kind))
     return report
 
@@ -143,17 +177,47 @@ def _check_notes(checkpoints: list[StoredCheckpoint], log_key: Verifier, report:
 
 
 class _Leaves:
-    """The signed leaf hashes, one level-0 tile at a time, kept for the body pass."""
+    """The stored (signed, once the tree check passes) leaf hashes, read a tile at a time.
 
-    def __init__(self) -> None:
-        self.tiles: dict[int, bytes] = {}
+    Memory stays bounded: only the tiles of the current stretch are kept.
+    """
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.cache: dict[int, bytes] = {}
+
+    def tile(self, number: int) -> bytes | None:
+        got = self.cache.get(number)
+        if got is None:
+            got = self.reader.read_tiles([(0, number)]).get((0, number))
+            if got is None:
+                return None
+            if len(self.cache) > 64:
+                self.cache.clear()
+            self.cache[number] = got
+        return got
 
     def get(self, index: int) -> bytes | None:
-        tile = self.tiles.get(index // TILE_WIDTH)
+        tile = self.tile(index // TILE_WIDTH)
         off = (index % TILE_WIDTH) * HASH
         if tile is None or off + HASH > len(tile):
             return None
         return tile[off : off + HASH]
+
+    def span(self, first: int, end: int) -> bytes | None:
+        """The concatenated leaf hashes of [first, end), or None when any is not stored."""
+        parts = []
+        pos = first
+        while pos < end:
+            number = pos // TILE_WIDTH
+            tile = self.tile(number)
+            lo = (pos - number * TILE_WIDTH) * HASH
+            hi = (min(end, (number + 1) * TILE_WIDTH) - number * TILE_WIDTH) * HASH
+            if tile is None or len(tile) < hi:
+                return None
+            parts.append(tile[lo:hi])
+            pos = (number + 1) * TILE_WIDTH
+        return b"".join(parts)
 
 
 def _check_tree(
@@ -162,10 +226,9 @@ def _check_tree(
     size: int,
     report: Report,
     progress: Progress | None,
-) -> _Leaves:
+) -> None:
     """Rebuild the tree from the stored leaf hashes; compare roots and every tile."""
     builder = TileBuilder()
-    leaves = _Leaves()
     cps = iter(checkpoints)
     cp = next(cps, None)
     pos = 0
@@ -183,9 +246,8 @@ def _check_tree(
                     f"the latest checkpoint covers {size}",
                 )
             )
-            return leaves
+            return
         data = stored[: width * HASH]
-        leaves.tiles[number] = data
         hashes = [data[i : i + HASH] for i in range(0, len(data), HASH)]
         start = 0
         while cp is not None and cp.tree_size <= pos + width:
@@ -210,7 +272,6 @@ def _check_tree(
                 )
         if progress is not None:
             progress(pos // 2, size)
-    return leaves
 
 
 def _compare_root(root: bytes, cp: StoredCheckpoint, report: Report) -> None:
@@ -266,53 +327,87 @@ class _Row:
     origin: int | None = None  # for foreign: the position the body belongs to
 
 
-def _check_bodies(
+@dataclass(slots=True)
+class _Scan:
+    """What a scan of stored bodies found: odd rows, and counts of what checked out."""
+
+    odd: list[_Row] = field(default_factory=list)
+    hashed: int = 0
+    pruned: int = 0
+
+
+def _scan_bodies_at(
+    path: str, start: int, end: int | None, size: int, pruned: list[tuple[int, int]]
+) -> _Scan:
+    """:func:`_scan_bodies` on its own connection, so it can run in a second process."""
+    with no_cyclic_gc(), Reader(Path(path)) as reader:
+        return _scan_bodies(reader, start, end, size, pruned, None)
+
+
+def _scan_bodies(
     reader: Reader,
-    leaves: _Leaves,
+    start: int,
+    end: int | None,
     size: int,
-    rows: int,
-    report: Report,
+    pruned: list[tuple[int, int]],
     progress: Progress | None,
-) -> None:
-    pruned = _pruned_ranges(reader, report)
+) -> _Scan:
+    """Hash the stored bodies of [start, end) and compare each with the stored leaf hash at
+    its position; rows past `size` and gaps are noted too (end None: to the last row)."""
+    out = _Scan()
+    leaves = _Leaves(reader)
     sha256 = hashlib.sha256
-    odd: list[_Row] = []
-    expected = 0
-    for idx, _received, body in reader.entries(0, None):
-        while expected < idx:
-            odd.append(_Row(expected, "gap"))
-            expected += 1
-        expected = idx + 1
-        if idx >= size:
-            odd.append(_Row(idx, "beyond"))
-            continue
-        if body is None:
-            if _covered(pruned, idx):
-                report.leaves_pruned += 1
+    odd = out.odd
+    expected = start
+    for chunk in reader.entry_chunks(start, end):
+        first = chunk[0][0]
+        last = chunk[-1][0]
+        if first == expected and last - first + 1 == len(chunk) and last < size:
+            # The fast path: a contiguous stretch, every body present and matching. One join
+            # and one comparison instead of a lookup per row.
+            try:
+                hashes = b"".join([sha256(b"\x00" + body).digest() for _, _, body in chunk])  # type: ignore[operator]
+            except TypeError:  # a NULL (pruned) or hand-written non-BLOB body: row by row
+                hashes = b""
+            if hashes and hashes == leaves.span(first, last + 1):
+                out.hashed += len(chunk)
+                expected = last + 1
+                if progress is not None:
+                    progress(size // 2 + last // 2, size)
+                continue
+        for idx, _received, body in chunk:
+            while expected < idx:
+                odd.append(_Row(expected, "gap"))
+                expected += 1
+            expected = idx + 1
+            if idx >= size:
+                odd.append(_Row(idx, "beyond"))
+                continue
+            if body is None:
+                if _covered(pruned, idx):
+                    out.pruned += 1
+                else:
+                    odd.append(_Row(idx, "null"))
+                continue
+            if type(body) is not bytes:
+                # A body of another SQLite type was written by hand (e.g. replace() on a BLOB
+                # returns TEXT): its bytes are what the reader would get.
+                body = str(body).encode("utf-8", "surrogateescape")
+            h = sha256(b"\x00" + body).digest()
+            out.hashed += 1
+            leaf = leaves.get(idx)
+            if h == leaf or leaf is None:
+                continue  # None: no stored leaf hash; the tree check reports the truncation
+            e = entry_index(body)
+            if e is not None and e != idx and e < size and leaves.get(e) == h:
+                odd.append(_Row(idx, "foreign", e))
             else:
-                odd.append(_Row(idx, "null"))
-            continue
-        if type(body) is not bytes:
-            # A body of another SQLite type was written by hand (e.g. replace() on a BLOB
-            # returns TEXT): its bytes are what the reader would get.
-            body = str(body).encode("utf-8", "surrogateescape")
-        h = sha256(b"\x00" + body).digest()
-        report.leaves_hashed += 1
-        if h == leaves.get(idx):
-            if progress is not None and idx % 65536 == 0:
-                progress(size // 2 + idx // 2, size)
-            continue
-        e = entry_index(body)
-        if e is not None and e != idx and e < size and leaves.get(e) == h:
-            odd.append(_Row(idx, "foreign", e))
-        else:
-            odd.append(_Row(idx, "bogus", e))
-    while expected < size:
+                odd.append(_Row(idx, "bogus", e))
+    stop = size if end is None else min(end, size)
+    while expected < stop:
         odd.append(_Row(expected, "gap"))
         expected += 1
-    report.problems.extend(_classify(odd, size, rows))
-    if progress is not None:
-        progress(size, size)
+    return out
 
 
 def _classify(odd: list[_Row], size: int, rows: int) -> Iterator[Problem]:
@@ -392,7 +487,7 @@ def _run(by_index: dict[int, _Row], start: int, shift: int) -> list[_Row]:
     return run
 
 
-def _pruned_ranges(reader: Reader, report: Report) -> list[tuple[int, int]]:
+def _pruned_ranges(reader: Reader, problems: list[Problem]) -> list[tuple[int, int]]:
     """Pruned ranges, each checked against the signed ledger.pruned event that announced it."""
     out = []
     for first, last, event_idx in reader.pruned_ranges():
@@ -413,7 +508,7 @@ def _pruned_ranges(reader: Reader, report: Report) -> list[tuple[int, int]]:
         if ok:
             out.append((first, last))
         else:
-            report.problems.append(
+            problems.append(
                 Problem(
                     event_idx,
                     "bad-prune",
