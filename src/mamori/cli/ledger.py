@@ -317,3 +317,112 @@ def check_export(
     res = run_check(Path(manifest), verifier)
     print_json({"ok": res.ok, "count": res.count, "problems": res.problems})
     raise typer.Exit(0 if res.ok else 1)
+
+
+@app.command()
+def search(
+    query: Annotated[
+        str, typer.Argument(help="The query (docs/search.md); '' matches everything.")
+    ] = "",
+    home: HomeOption = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Events at or after this time (RFC 3339, date, or 15m/2h/7d ago)."),
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Events before this time.")] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field", metavar="K=V", help="A field filter, same as K:V in the query; repeatable."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, max=100_000, help="At most this many hits (default from config)."),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="One JSON object per hit, with its index.")
+    ] = False,
+    with_proof: Annotated[
+        bool,
+        typer.Option(
+            "--with-proof", help="Add each hit's inclusion proof against the latest checkpoint."
+        ),
+    ] = False,
+) -> None:
+    """Search the ledger: full text and fields, newest first.
+
+    The index is brought up to date with every acknowledged event first, so results are never
+    stale. Each hit can carry its inclusion proof, checkable with only ledger.pub.
+    """
+    from mamori.ledger.proofs import prove_inclusion
+    from mamori.ledger.search import SearchIndex
+    from mamori.ledger.search import search as run_search
+    from mamori.ledger.store import Reader
+
+    fields: dict[str, str] = {}
+    for item in field or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--field {item!r} is not K=V\n  fix: write it as --field user.name=tanaka")
+        fields[key] = value
+    h = open_home(home)
+    n = limit or h.config().search.default_limit
+    since_us = _time_arg(since, "--since")
+    until_us = _time_arg(until, "--until")
+    with Reader(h.ledger_db) as r, SearchIndex.open(h.index_dir) as index:
+        backlog = r.tree_size() - index.indexed_size()
+        if backlog > 50_000 and sys.stderr.isatty():
+            sys.stderr.write(f"indexing {backlog} events first…\n")
+        hits = run_search(
+            index, r, query, since_us=since_us, until_us=until_us, fields=fields, limit=n
+        )
+        cp = r.latest_checkpoint() if with_proof else None
+        for hit in hits:
+            if json_out or with_proof:
+                doc: dict[str, object] = {
+                    "index": hit.index,
+                    "received": _iso_us(hit.received_us),
+                    "event": hit.event,
+                }
+                if cp is not None:
+                    doc["proof"] = prove_inclusion(r, hit.index, cp.tree_size).as_json()
+                print_json(doc)
+            else:
+                ev = hit.event
+                msg = ev.get("message")
+                text = msg if isinstance(msg, str) else json_dumps(ev)
+                ts = ev.get("@timestamp")
+                when = ts if isinstance(ts, str) else _iso_us(hit.received_us)
+                sys.stdout.write(f"{hit.index:>10}  {when}  {text}\n")
+        if cp is not None:
+            sys.stderr.write(
+                f"proofs are against checkpoint {cp.tree_size}; `mamori ledger checkpoint` prints it\n"
+            )
+    if not hits and not json_out:
+        sys.stderr.write("no events match\n")
+
+
+@app.command()
+def reindex(home: HomeOption = None) -> None:
+    """Rebuild the search index from the ledger (it is derived data)."""
+    from mamori.ledger.search import SearchIndex
+    from mamori.ledger.store import Reader
+
+    h = open_home(home)
+    with Reader(h.ledger_db) as r, SearchIndex.open(h.index_dir) as index:
+        count = index.rebuild(r)
+    print_json({"indexed": count})
+
+
+def _iso_us(us: int) -> str:
+    import datetime as dt
+
+    t = dt.datetime.fromtimestamp(us // 1_000_000, tz=dt.UTC).replace(microsecond=us % 1_000_000)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def json_dumps(value: object) -> str:
+    import orjson
+
+    return orjson.dumps(value).decode("utf-8")

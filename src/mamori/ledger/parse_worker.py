@@ -11,7 +11,10 @@ queue each way.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,10 +66,29 @@ def parse_chunk(splitter: LineSplitter, chunk: bytes | None) -> Parsed:
     return Parsed(events, rejected)
 
 
-def _worker_main(inbox: Any, outbox: Any, splitter: LineSplitter) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """Exit at once when the appender dies (kill -9 says no goodbye).
+
+    A watchdog thread, because the worker may be blocked anywhere: in the middle of reading a
+    chunk the parent never finished writing, for one. `os._exit`, because a normal exit would
+    wait for the queue's feeder thread to flush into a pipe nobody reads.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(_POLL)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+def _worker_main(inbox: Any, outbox: Any, splitter: LineSplitter, parent: int) -> None:
     import gc
 
     gc.disable()  # short-lived objects only; the cyclic GC would just walk them
+    # The parent's pid comes from the parent: asked here, it may already be init's.
+    _exit_with_parent(parent)
     while True:
         chunk = inbox.get()
         parsed = parse_chunk(splitter, chunk)
@@ -84,7 +106,9 @@ class ParseWorker:
         self._inbox: Any = ctx.Queue()
         self._outbox: Any = ctx.Queue()
         self._proc = ctx.Process(
-            target=_worker_main, args=(self._inbox, self._outbox, splitter), daemon=True
+            target=_worker_main,
+            args=(self._inbox, self._outbox, splitter, os.getpid()),
+            daemon=True,
         )
         self._proc.start()
         self.in_flight = 0
