@@ -130,3 +130,22 @@ def test_range_proof_property(size: int, data: st.DataObject) -> None:
         swapped = list(leaves[first:end])
         swapped[0] = leaf_hash(b"forged")
         assert not verify_range(first, swapped, left, right, size, root)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=400) | st.dictionaries(st.sampled_from(
+    ["format", "file", "first", "end", "range_proof", "checkpoint", "sha256"]),
+    st.none() | st.integers(-5, 5) | st.text(max_size=10) | st.lists(st.text(max_size=5), max_size=2),
+    max_size=7).map(orjson.dumps))
+def test_check_export_never_crashes_on_a_bad_manifest(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    from mamori.ledger.errors import LedgerError
+    from mamori.ledger.export import check_export
+    from mamori.ledger.note import generate_signer
+
+    d = tmp_path_factory.mktemp("m")
+    manifest = d / "x.manifest.json"
+    manifest.write_bytes(data)
+    try:
+        check_export(manifest, generate_signer("t.example/m").verifier)
+    except LedgerError as e:
+        assert e.message

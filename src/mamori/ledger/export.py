@@ -250,7 +250,10 @@ def check_export(manifest_path: Path, log_key: Verifier) -> ExportCheck:
     """Check an exported file: its hash, the checkpoint's signature, and the range proof."""
     try:
         manifest = orjson.loads(manifest_path.read_bytes())
-        data_path = manifest_path.with_name(str(manifest["file"]))
+        name = str(manifest["file"])
+        if not name or Path(name).name != name:
+            raise ValueError(f"the file name {name!r} must be a plain name beside the manifest")
+        data_path = manifest_path.with_name(name)
         fmt = manifest["format"]
         first = int(manifest["first"])
         end = int(manifest["end"])
