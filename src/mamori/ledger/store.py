@@ -171,6 +171,20 @@ def wrap_sqlite(e: sqlite3.Error, path: Path) -> LedgerError:
     return _wrap(e, path)
 
 
+def read_tiles(
+    conn: sqlite3.Connection, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """Tile hashes by (level, number) over any connection; absent tiles are left out."""
+    out: dict[tuple[int, int], bytes] = {}
+    for level, number in keys:
+        row = conn.execute(
+            "SELECT hashes FROM tiles WHERE level = ? AND number = ?", (level, number)
+        ).fetchone()
+        if row is not None:
+            out[(level, number)] = bytes(row[0])
+    return out
+
+
 class Reader:
     """Read access to one ledger database. Every method reads; none writes."""
 
@@ -274,14 +288,7 @@ class Reader:
 
     def read_tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """Tile hashes by (level, number); a tile not stored is absent from the result."""
-        out: dict[tuple[int, int], bytes] = {}
-        for level, number in keys:
-            row = self.conn.execute(
-                "SELECT hashes FROM tiles WHERE level = ? AND number = ?", (level, number)
-            ).fetchone()
-            if row is not None:
-                out[(level, number)] = bytes(row[0])
-        return out
+        return read_tiles(self.conn, keys)
 
     def pruned_ranges(self) -> list[tuple[int, int, int]]:
         return [

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mamori.fsutil import fsync_dir, write_atomic, write_new
 from mamori.ledger import note
 from mamori.ledger.checkpoint import HASH_SIZE, Checkpoint, open_checkpoint
 from mamori.ledger.errors import LedgerError, NoteError
@@ -267,40 +268,6 @@ _LOGS_DIR = "logs"
 _LOCK_FILE = ".lock"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``mode``; fail if it exists (O_EXCL: never overwrite)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask may have narrowed it; be exact
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Replace ``path`` atomically: write a temp file, fsync, rename over, fsync the directory."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    try:
-        _write_new(tmp, data, mode)
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
 class WitnessState:
     """A witness's key and per-log accepted checkpoints, kept in a directory (see module doc)."""
 
@@ -332,9 +299,9 @@ class WitnessState:
             self.dir.chmod(0o700)
             (self.dir / _LOGS_DIR).mkdir(mode=0o700, exist_ok=True)
             (self.dir / _LOGS_DIR).chmod(0o700)
-            _write_new(key_path, note.signer_to_pem(cosigner), 0o600)
-            _write_new(pub_path, (cosigner.vkey + "\n").encode("ascii"), 0o644)
-            _fsync_dir(self.dir)
+            write_new(key_path, note.signer_to_pem(cosigner), 0o600)
+            write_new(pub_path, (cosigner.vkey + "\n").encode("ascii"), 0o644)
+            fsync_dir(self.dir)
         except FileExistsError as e:
             raise WitnessStateError(
                 f"a witness already exists in {self.dir}; refusing to overwrite its key"
@@ -523,7 +490,7 @@ class WitnessState:
                 data = json.dumps(record, sort_keys=True, indent=1).encode("utf-8") + b"\n"
                 try:
                     logs.mkdir(mode=0o700, exist_ok=True)
-                    _write_atomic(self._log_path(cp.origin), data, 0o600)
+                    write_atomic(self._log_path(cp.origin), data, 0o600)
                 except OSError as e:
                     raise WitnessStateError(
                         f"cannot record the accepted checkpoint in {logs}: {e}"

@@ -26,7 +26,7 @@ from mamori.ledger.checkpoint import Checkpoint, sign_checkpoint
 from mamori.ledger.entries import ENTRY_FORMAT, format_received
 from mamori.ledger.errors import LedgerError
 from mamori.ledger.note import Signer
-from mamori.ledger.store import connect_writer, wrap_sqlite
+from mamori.ledger.store import connect_writer, read_tiles, wrap_sqlite
 from mamori.ledger.tiles import TileBuilder
 
 _INSERT_EVENT = "INSERT INTO events(idx, received, body) VALUES (?, ?, ?)"
@@ -53,14 +53,7 @@ class _ConnTiles:
         self.conn = conn
 
     def read_tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        out: dict[tuple[int, int], bytes] = {}
-        for level, number in keys:
-            row = self.conn.execute(
-                "SELECT hashes FROM tiles WHERE level = ? AND number = ?", (level, number)
-            ).fetchone()
-            if row is not None:
-                out[(level, number)] = bytes(row[0])
-        return out
+        return read_tiles(self.conn, keys)
 
 
 class Sequencer:
