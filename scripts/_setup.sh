@@ -47,9 +47,11 @@ ensure_venv() {
         "$(pick_python)" -m venv "$VENV"
         "$VENV/bin/python" -m pip install -q --upgrade pip
     fi
-    local stamp="$VENV/.mamori-installed-$extras"
+    local stamp="$VENV/.mamori-installed-${extras:-base}"
+    local target="$MAMORI_ROOT"
+    if [ -n "$extras" ]; then target="$MAMORI_ROOT[$extras]"; fi
     if [ ! -f "$stamp" ] || [ "$MAMORI_ROOT/pyproject.toml" -nt "$stamp" ]; then
-        "$VENV/bin/python" -m pip install -q -e "$MAMORI_ROOT[$extras]"
+        "$VENV/bin/python" -m pip install -q -e "$target"
         touch "$stamp"
     fi
 }
