@@ -38,3 +38,24 @@ def test_readme_starts_with_exactly_two_commands() -> None:
     assert [c.split()[0] for c in commands] == ["./scripts/start", "./scripts/test"]
     ci = (DOCS.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert "exec ./scripts/test" in ci
+
+
+def test_start_script_shows_the_ledger_working(tmp_path: Path) -> None:
+    # The README's first command, end to end, into a scratch home.
+    import os
+    import subprocess
+
+    env = dict(os.environ, MAMORI_HOME=str(tmp_path / "home"))
+    proc = subprocess.run(
+        [str(DOCS.parent / "scripts" / "start")],
+        env=env,
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert '{"appended":60,"rejected":1,"tree_size":61}' in out
+    assert "result         OK: every check above passed" in out
+    assert "ログインに失敗しました" in out
+    assert "Traceback" not in proc.stderr.decode()
