@@ -188,3 +188,33 @@ def test_full_disk_loses_nothing_acknowledged(home: Home, tmp_path: Path) -> Non
         assert doc["tree_size"] >= acked["tree_size"]
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_large_input_parsed_in_the_worker_keeps_order_and_rejections(home: Home, tmp_path: Path) -> None:
+    # Over a few MiB the parsing moves to a second process; line numbers, indices, rejected
+    # lines and a line split across chunk boundaries must come out exactly as in one process.
+    cfg = home.config_path.read_text().replace("batch_max_events = 8192", "batch_max_events = 1000")
+    home.config_path.write_text(cfg)
+    src = tmp_path / "big.jsonl"
+    bad = {5, 4_999, 12_345, 29_999}
+    with src.open("wb") as f:
+        for i in range(30_000):
+            if i in bad:
+                f.write(b"not json %d\n" % i)
+            else:
+                f.write(orjson.dumps({"n": i, "pad": "p" * (150 + i % 97), "msg": "ログ"}) + b"\n")
+    assert src.stat().st_size > 4 << 20
+    proc = run(["ledger", "append", "--home", str(home.root), str(src)])
+    assert proc.returncode == 0, proc.stderr
+    assert orjson.loads(proc.stdout) == {"appended": 30_000 - len(bad), "rejected": len(bad), "tree_size": 30_000}
+    for i in sorted(bad):
+        assert f"line {i + 1}: not valid JSON".encode() in proc.stderr
+        assert f"stored as ingest.rejected event {i}\n".encode() in proc.stderr
+    with Reader(home.ledger_db) as r:
+        for idx, _, body in r.entries():
+            ev = orjson.loads(body or b"")["event"]
+            if idx in bad:
+                assert base64.b64decode(ev["mamori"]["ingest"]["raw"]) == b"not json %d" % idx
+                assert ev["mamori"]["ingest"]["line"] == idx + 1
+            else:
+                assert ev["n"] == idx

@@ -92,7 +92,9 @@ def _worker_main(inbox: Any, outbox: Any, splitter: LineSplitter, parent: int) -
     while True:
         chunk = inbox.get()
         parsed = parse_chunk(splitter, chunk)
-        outbox.put((parsed.events, parsed.rejected))
+        # Canonical JSON never holds a raw newline (RFC 8785 escapes it in strings), so the
+        # events travel as one joined bytes object: one copy instead of thousands of pickles.
+        outbox.put((b"\n".join(parsed.events), len(parsed.events), parsed.rejected))
         if chunk is None:
             return
 
@@ -122,7 +124,7 @@ class ParseWorker:
         """The next chunk's prepared events; waits for them."""
         while True:
             try:
-                events, rejected = self._outbox.get(timeout=_POLL)
+                joined, count, rejected = self._outbox.get(timeout=_POLL)
             except queue.Empty:
                 if not self._proc.is_alive():
                     raise LedgerError(
@@ -131,7 +133,7 @@ class ParseWorker:
                     ) from None
                 continue
             self.in_flight -= 1
-            return Parsed(events, rejected)
+            return Parsed(joined.split(b"\n") if count else [], rejected)
 
     def close(self) -> None:
         if self._proc.is_alive():
