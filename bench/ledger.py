@@ -79,7 +79,9 @@ def baseline(path: Path, db: Path) -> float:
     idx = 0
     with path.open("rb") as f:
         while True:
-            rows = [(idx + i, line.rstrip(b"\n")) for i, line in enumerate(f.readlines(BATCH * 320))]
+            rows = [
+                (idx + i, line.rstrip(b"\n")) for i, line in enumerate(f.readlines(BATCH * 320))
+            ]
             if not rows:
                 break
             conn.execute("BEGIN")
@@ -95,8 +97,11 @@ def run_append(home: Path, path: Path) -> tuple[float, int, dict[str, Any]]:
     """Wall time, peak RSS (KiB) of the append process, and its JSON output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    proc = subprocess.run([MAMORI, "ledger", "append", "--home", str(home), str(path)],
-                          capture_output=True, check=True)
+    proc = subprocess.run(
+        [MAMORI, "ledger", "append", "--home", str(home), str(path)],
+        capture_output=True,
+        check=True,
+    )
     dt = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return dt, max(peak, before), orjson.loads(proc.stdout)
@@ -137,8 +142,11 @@ def main() -> None:
             p.unlink()
         home = work / f"home{attempt}"
         shutil.rmtree(home, ignore_errors=True)
-        subprocess.run([MAMORI, "init", "--home", str(home), "--origin", "bench.local/mamori/1"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [MAMORI, "init", "--home", str(home), "--origin", "bench.local/mamori/1"],
+            check=True,
+            capture_output=True,
+        )
         dt, peak, res = run_append(home, data)
         assert res["tree_size"] == n, res
         rates.append(n / dt)
@@ -159,13 +167,16 @@ def main() -> None:
     subprocess.run([MAMORI, "init", "--home", str(small_home)], check=True, capture_output=True)
     probe = subprocess.run(
         [sys.executable, "-c", _RSS_PROBE, MAMORI, str(small_home), str(small)],
-        capture_output=True, check=True,
+        capture_output=True,
+        check=True,
     )
     out["append_peak_rss_mb_at_tenth_input"] = round(int(probe.stdout) / 1024, 1)
 
     home = work / "home1"
     t0 = time.perf_counter()
-    v = subprocess.run([MAMORI, "ledger", "verify", "--home", str(home), "--json"], capture_output=True)
+    v = subprocess.run(
+        [MAMORI, "ledger", "verify", "--home", str(home), "--json"], capture_output=True
+    )
     dt = time.perf_counter() - t0
     assert v.returncode == 0, v.stdout[:500]
     out["verify_events_per_s"] = round(n / dt)
@@ -186,7 +197,9 @@ def main() -> None:
         # Selective: one user and outcome (a handful of hits); broad: a word in every event.
         queries = {
             "selective": [f"user:user{rng.randrange(5000)} outcome:failure" for _ in range(60)],
-            "selective_fulltext": [f'"10.{rng.randrange(256)}.{rng.randrange(256)}"' for _ in range(60)],
+            "selective_fulltext": [
+                f'"10.{rng.randrange(256)}.{rng.randrange(256)}"' for _ in range(60)
+            ],
             "broad": ["ssh2" for _ in range(30)],
         }
         for name, qs in queries.items():

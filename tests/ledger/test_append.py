@@ -190,7 +190,9 @@ def test_full_disk_loses_nothing_acknowledged(home: Home, tmp_path: Path) -> Non
         subprocess.run(["umount", str(mnt)], check=False)
 
 
-def test_large_input_parsed_in_the_worker_keeps_order_and_rejections(home: Home, tmp_path: Path) -> None:
+def test_large_input_parsed_in_the_worker_keeps_order_and_rejections(
+    home: Home, tmp_path: Path
+) -> None:
     # Over a few MiB the parsing moves to a second process; line numbers, indices, rejected
     # lines and a line split across chunk boundaries must come out exactly as in one process.
     cfg = home.config_path.read_text().replace("batch_max_events = 8192", "batch_max_events = 1000")
@@ -206,7 +208,11 @@ def test_large_input_parsed_in_the_worker_keeps_order_and_rejections(home: Home,
     assert src.stat().st_size > 4 << 20
     proc = run(["ledger", "append", "--home", str(home.root), str(src)])
     assert proc.returncode == 0, proc.stderr
-    assert orjson.loads(proc.stdout) == {"appended": 30_000 - len(bad), "rejected": len(bad), "tree_size": 30_000}
+    assert orjson.loads(proc.stdout) == {
+        "appended": 30_000 - len(bad),
+        "rejected": len(bad),
+        "tree_size": 30_000,
+    }
     for i in sorted(bad):
         assert f"line {i + 1}: not valid JSON".encode() in proc.stderr
         assert f"stored as ingest.rejected event {i}\n".encode() in proc.stderr

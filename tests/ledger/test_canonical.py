@@ -120,4 +120,3 @@ def test_canonical_round_trips_and_is_idempotent(value: Any) -> None:
     data = canonical(value)
     again = orjson.loads(data)
     assert canonical(again) == data
-

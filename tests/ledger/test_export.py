@@ -133,11 +133,20 @@ def test_range_proof_property(size: int, data: st.DataObject) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.binary(max_size=400) | st.dictionaries(st.sampled_from(
-    ["format", "file", "first", "end", "range_proof", "checkpoint", "sha256"]),
-    st.none() | st.integers(-5, 5) | st.text(max_size=10) | st.lists(st.text(max_size=5), max_size=2),
-    max_size=7).map(orjson.dumps))
-def test_check_export_never_crashes_on_a_bad_manifest(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+@given(
+    st.binary(max_size=400)
+    | st.dictionaries(
+        st.sampled_from(["format", "file", "first", "end", "range_proof", "checkpoint", "sha256"]),
+        st.none()
+        | st.integers(-5, 5)
+        | st.text(max_size=10)
+        | st.lists(st.text(max_size=5), max_size=2),
+        max_size=7,
+    ).map(orjson.dumps)
+)
+def test_check_export_never_crashes_on_a_bad_manifest(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
     from mamori.ledger.errors import LedgerError
     from mamori.ledger.export import check_export
     from mamori.ledger.note import generate_signer

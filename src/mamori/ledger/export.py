@@ -273,7 +273,9 @@ def check_export(manifest_path: Path, log_key: Verifier) -> ExportCheck:
                 header = next(lines, b"")
                 digest.update(header)
                 text_rows = csv.reader(
-                    io.TextIOWrapper(io.BufferedReader(_Tee(lines, digest)), encoding="utf-8", newline="")
+                    io.TextIOWrapper(
+                        io.BufferedReader(_Tee(lines, digest)), encoding="utf-8", newline=""
+                    )
                 )
                 for n, row in enumerate(text_rows):
                     if row[-1]:
