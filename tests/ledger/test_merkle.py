@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Sequence
-from functools import cache
 from typing import Any, cast
 
 import pytest
@@ -28,6 +27,7 @@ from mamori.ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.ledger.naive_rfc9162 import NaiveTree, largest_power_of_two_below
 
 # --- An independent, naive RFC 9162 §2.1 model, straight from the definitions. ------------
 # It works on the entries themselves (not on leaf hashes) and on slices D[lo:hi] of one fixed
@@ -45,51 +45,11 @@ def _h(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def _k(n: int) -> int:
-    """The largest power of two smaller than n (n > 1)."""
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-@cache
-def mth(lo: int, hi: int) -> bytes:
-    """MTH(D[lo:hi]) (RFC 9162 §2.1.1)."""
-    n = hi - lo
-    if n == 0:
-        return _h(b"")
-    if n == 1:
-        return _h(b"\x00" + DATA[lo])
-    k = _k(n)
-    return _h(b"\x01" + mth(lo, lo + k) + mth(lo + k, hi))
-
-
-def path(m: int, lo: int, hi: int) -> list[bytes]:
-    """PATH(m, D[lo:hi]) (RFC 9162 §2.1.3.1), m relative to lo."""
-    n = hi - lo
-    if n == 1:
-        return []
-    k = _k(n)
-    if m < k:
-        return [*path(m, lo, lo + k), mth(lo + k, hi)]
-    return [*path(m - k, lo + k, hi), mth(lo, lo + k)]
-
-
-def subproof(m: int, lo: int, hi: int, b: bool) -> list[bytes]:
-    """SUBPROOF(m, D[lo:hi], b) (RFC 9162 §2.1.4.1), m relative to lo."""
-    n = hi - lo
-    if m == n:
-        return [] if b else [mth(lo, hi)]
-    k = _k(n)
-    if m <= k:
-        return [*subproof(m, lo, lo + k, b), mth(lo + k, hi)]
-    return [*subproof(m - k, lo + k, hi, False), mth(lo, lo + k)]
-
-
-def naive_proof(m: int, n: int) -> list[bytes]:
-    """PROOF(m, D[n]) = SUBPROOF(m, D[n], true)."""
-    return subproof(m, 0, n, True)
+NAIVE = NaiveTree([_h(b"\x00" + d) for d in DATA])
+mth = NAIVE.mth
+path = NAIVE.path
+subproof = NAIVE.subproof
+naive_proof = NAIVE.proof
 
 
 def naive_leaf(i: int) -> bytes:
@@ -219,7 +179,7 @@ def _kat_mth(d: list[bytes]) -> bytes:
         return _h(b"")
     if len(d) == 1:
         return _h(b"\x00" + d[0])
-    k = _k(len(d))
+    k = largest_power_of_two_below(len(d))
     return _h(b"\x01" + _kat_mth(d[:k]) + _kat_mth(d[k:]))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Sequence
-from functools import cache
 
 import pytest
 from hypothesis import given, settings
@@ -32,6 +31,7 @@ from mamori.ledger.tiles import (
     split_hashes,
     tile_width,
 )
+from tests.ledger.naive_rfc9162 import NaiveTree
 
 # --- From-scratch reference --------------------------------------------------------------
 # Every level of the whole tree by plain pairwise hashing, and the RFC 9162 MTH / PATH /
@@ -69,43 +69,10 @@ def scratch_tiles(size: int) -> dict[tuple[int, int], bytes]:
     return tiles
 
 
-def _k(n: int) -> int:
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-@cache
-def mth(lo: int, hi: int) -> bytes:
-    """MTH(D[lo:hi]) (RFC 9162 §2.1.1) over the leaf hashes."""
-    n = hi - lo
-    if n == 0:
-        return hashlib.sha256(b"").digest()
-    if n == 1:
-        return LEAVES[lo]
-    k = _k(n)
-    return _node(mth(lo, lo + k), mth(lo + k, hi))
-
-
-def path(m: int, lo: int, hi: int) -> list[bytes]:
-    """PATH(m, D[lo:hi]) (RFC 9162 §2.1.3.1)."""
-    if hi - lo == 1:
-        return []
-    k = _k(hi - lo)
-    if m < k:
-        return [*path(m, lo, lo + k), mth(lo + k, hi)]
-    return [*path(m - k, lo + k, hi), mth(lo, lo + k)]
-
-
-def subproof(m: int, lo: int, hi: int, b: bool) -> list[bytes]:
-    """SUBPROOF(m, D[lo:hi], b) (RFC 9162 §2.1.4.1)."""
-    if m == hi - lo:
-        return [] if b else [mth(lo, hi)]
-    k = _k(hi - lo)
-    if m <= k:
-        return [*subproof(m, lo, lo + k, b), mth(lo + k, hi)]
-    return [*subproof(m - k, lo + k, hi, False), mth(lo, lo + k)]
+NAIVE = NaiveTree(LEAVES)
+mth = NAIVE.mth
+path = NAIVE.path
+subproof = NAIVE.subproof
 
 
 class CountingSource(MemoryTileSource):
