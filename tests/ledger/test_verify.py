@@ -193,3 +193,19 @@ def test_parallel_body_check_finds_the_same(filled: Home, monkeypatch: pytest.Mo
     report = check(filled)
     assert kinds(report) == [(10, "missing"), (400, "modified")]
     assert report.leaves_hashed == SIZE - 1
+
+
+def test_interior_tile_altered_or_deleted_is_a_tile_mismatch(home: Home) -> None:
+    # Tiles above level 0 are derived; a damaged one would make proofs fail, so verify says so.
+    fill(home, [70_000])  # level-1 tiles exist from 65,536 leaves on
+    with Reader(home.ledger_db) as r:
+        tile = r.read_tiles([(1, 0)])[(1, 0)]
+    tamper(
+        home,
+        ("UPDATE tiles SET hashes = ? WHERE level = 1 AND number = 0", (bytes(32) + tile[32:],)),
+    )
+    assert kinds(check(home)) == [(None, "tile-mismatch")]
+    tamper(home, ("DELETE FROM tiles WHERE level = 1 AND number = 0", ()))
+    report = check(home)
+    assert kinds(report) == [(None, "tile-mismatch")]
+    assert "missing" in report.problems[0].detail

@@ -290,6 +290,25 @@ class Reader:
         """Tile hashes by (level, number); a tile not stored is absent from the result."""
         return read_tiles(self.conn, keys)
 
+    def tiles_at_level(self, level: int) -> Iterator[tuple[int, bytes]]:
+        """(number, hashes) of every stored tile of one level, in order."""
+        cur = self.conn.execute(
+            "SELECT number, hashes FROM tiles WHERE level = ? ORDER BY number", (level,)
+        )
+        while rows := cur.fetchmany(256):
+            for number, hashes in rows:
+                yield int(number), bytes(hashes)
+
+    def tiles_above(self, level: int) -> Iterator[tuple[int, int, bytes]]:
+        """(level, number, hashes) of every stored tile above `level`."""
+        cur = self.conn.execute(
+            "SELECT level, number, hashes FROM tiles WHERE level > ? ORDER BY level, number",
+            (level,),
+        )
+        while rows := cur.fetchmany(256):
+            for lv, number, hashes in rows:
+                yield int(lv), int(number), bytes(hashes)
+
     def pruned_ranges(self) -> list[tuple[int, int, int]]:
         return [
             (int(a), int(b), int(c))
