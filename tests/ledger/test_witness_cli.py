@@ -67,6 +67,22 @@ def test_witness_cosigns_growth_and_refuses_a_rewrite_signed_with_the_real_key(
     assert orjson.loads(add.stdout)["tree_size"] == 50
     shown = run(["ledger", "checkpoint", "--home", str(home.root)]).stdout
     assert b"witness.agency.example/w1" in shown
+    # verify checks the stored cosignature with the witness's key, and counts it unchecked without
+    v = run(
+        [
+            "ledger",
+            "verify",
+            "--home",
+            str(home.root),
+            "--json",
+            "--witness-key",
+            str(tmp_path / "witness.pub"),
+        ]
+    )
+    assert v.returncode == 0, v.stdout
+    assert orjson.loads(v.stdout)["checked"]["cosignatures"] == 1
+    v = run(["ledger", "verify", "--home", str(home.root), "--json"])
+    assert orjson.loads(v.stdout)["checked"]["cosignatures_unchecked"] == 1
 
     fill(home, [30])
     rc, out, err = step(home, wdir, tmp_path, 50)
@@ -129,3 +145,47 @@ def test_garbled_checkpoint_note_is_a_bad_signature(home: Home) -> None:
     proc = run(["ledger", "verify", "--home", str(home.root), "--json"])
     assert proc.returncode == 1
     assert orjson.loads(proc.stdout)["problems"][0]["kind"] == "bad-signature"
+
+
+def test_forged_stored_cosignature_is_reported(home: Home, tmp_path: Path) -> None:
+    wdir = tmp_path / "w"
+    init = run(["ledger", "witness", "init", "--state", str(wdir), "--name", "w.example/1"])
+    (tmp_path / "w.pub").write_bytes(init.stdout)
+    fill(home, [10])
+    rc, out, err = step(home, wdir, tmp_path, None)
+    assert rc == 0, err
+    (tmp_path / "c.txt").write_bytes(out)
+    run(
+        [
+            "ledger",
+            "cosignature",
+            "add",
+            "--home",
+            str(home.root),
+            "--witness-key",
+            str(tmp_path / "w.pub"),
+            str(tmp_path / "c.txt"),
+        ]
+    )
+    with Reader(home.ledger_db) as r:
+        line = r.cosignatures(10)[0]
+    head, sig = line.rsplit(" ", 1)
+    import base64
+
+    raw = bytearray(base64.b64decode(sig))
+    raw[-1] ^= 1
+    forged = head + " " + base64.b64encode(bytes(raw)).decode()
+    tamper(home, ("UPDATE cosignatures SET line = ? WHERE tree_size = 10", (forged,)))
+    v = run(
+        [
+            "ledger",
+            "verify",
+            "--home",
+            str(home.root),
+            "--json",
+            "--witness-key",
+            str(tmp_path / "w.pub"),
+        ]
+    )
+    assert v.returncode == 1
+    assert [p["kind"] for p in orjson.loads(v.stdout)["problems"]] == ["bad-cosignature"]

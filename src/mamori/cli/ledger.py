@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,9 @@ from mamori.cli import witness as witness_cmds
 from mamori.cli.common import HomeOption, fail, print_json
 from mamori.errors import MamoriError
 from mamori.home import open_home
+
+if TYPE_CHECKING:
+    from mamori.ledger.note import CosignatureVerifier
 
 app = typer.Typer(
     help="The tamper-evident ledger: append, prove, verify, search, retain, export.",
@@ -151,6 +154,20 @@ def _log_verifier(h_pub: str, log_key: str | None) -> tuple[object, str]:
         fail(f"{path} is not a signed-note verifier key: {e.message}")
 
 
+def _witness_verifier(path: str) -> CosignatureVerifier:
+    from pathlib import Path
+
+    from mamori.ledger.errors import NoteError
+    from mamori.ledger.note import CosignatureVerifier
+
+    try:
+        return CosignatureVerifier.parse(Path(path).read_text(encoding="ascii").strip())
+    except (OSError, UnicodeDecodeError) as e:
+        fail(f"cannot read the witness key {path}: {e}")
+    except NoteError as e:
+        fail(f"{path} is not a witness (cosignature) verifier key: {e.message}")
+
+
 @app.command()
 def verify(
     home: HomeOption = None,
@@ -162,8 +179,15 @@ def verify(
             "auditors should pass their own copy)."
         ),
     ] = None,
+    witness_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="FILE",
+            help="A witness's public key: check its stored cosignatures (repeatable).",
+        ),
+    ] = None,
 ) -> None:
-    """Check every leaf, tile, checkpoint signature and consistency; name every problem.
+    """Check every leaf, tile, checkpoint signature, consistency and cosignature; name every problem.
 
     Exit status: 0 intact, 1 a problem was found, 2 the check could not run.
     """
@@ -174,6 +198,7 @@ def verify(
     h = open_home(home)
     verifier, key_path = _log_verifier(str(h.pub_path), log_key)
     assert isinstance(verifier, Verifier)
+    witnesses = [_witness_verifier(path) for path in witness_key or []]
     with Reader(h.ledger_db) as r:
         if sys.stderr.isatty() and not json_out:
             from rich.progress import Progress
@@ -184,9 +209,9 @@ def verify(
                 def progress(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
-                report = run_verify(r, verifier, progress=progress)
+                report = run_verify(r, verifier, witnesses=witnesses, progress=progress)
         else:
-            report = run_verify(r, verifier)
+            report = run_verify(r, verifier, witnesses=witnesses)
     if json_out:
         print_json(report.as_json())
     else:
@@ -199,6 +224,14 @@ def verify(
         print(f"checkpoints    {c['checkpoints']}, {c['signatures']} signatures valid ({key_path})")
         print(f"consistency    {c['consistency_pairs']} consecutive pairs proven")
         print(f"tiles          {c['tiles']} rebuilt and compared")
+        print(
+            f"cosignatures   {c['cosignatures']} verified"
+            + (
+                f", {c['cosignatures_unchecked']} by witnesses whose key was not given (--witness-key)"
+                if c["cosignatures_unchecked"]
+                else ""
+            )
+        )
         if report.ok:
             print(
                 "result         OK: every check above passed"

@@ -317,6 +317,14 @@ class Reader:
             )
         ]
 
+    def checkpoints_with_cosignatures(self) -> Iterator[StoredCheckpoint]:
+        """Checkpoints that have at least one stored cosignature."""
+        for row in self.conn.execute(
+            "SELECT c.tree_size, c.created, c.root, c.note FROM checkpoints c "
+            "WHERE c.tree_size IN (SELECT tree_size FROM cosignatures) ORDER BY c.tree_size"
+        ).fetchall():
+            yield StoredCheckpoint(int(row[0]), int(row[1]), bytes(row[2]), str(row[3]))
+
     def cosignatures(self, tree_size: int) -> list[str]:
         return [
             str(r[0])

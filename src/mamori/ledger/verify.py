@@ -23,7 +23,7 @@ import hashlib
 import itertools
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +31,11 @@ from typing import Any
 
 import orjson
 
-from mamori.ledger.checkpoint import open_checkpoint
+from mamori.ledger.checkpoint import extract_cosignatures, open_checkpoint
 from mamori.ledger.entries import entry_index
 from mamori.ledger.errors import LedgerError, NoteError
 from mamori.ledger.merkle import verify_consistency
-from mamori.ledger.note import Verifier
+from mamori.ledger.note import CosignatureVerifier, Verifier, parse_note
 from mamori.ledger.store import Reader, StoredCheckpoint
 from mamori.ledger.tiles import TILE_WIDTH, TileBuilder, TileNodeReader
 from mamori.perf import no_cyclic_gc
@@ -56,6 +56,7 @@ KINDS = (
     "checkpoint-mismatch",
     "tile-mismatch",
     "bad-prune",
+    "bad-cosignature",
 )
 """Every kind of problem verify reports (docs/ledger-format.md explains each)."""
 
@@ -84,6 +85,8 @@ class Report:
     signatures: int = 0
     consistency_pairs: int = 0
     tiles: int = 0
+    cosignatures: int = 0
+    cosignatures_unchecked: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -104,6 +107,8 @@ class Report:
                 "signatures": self.signatures,
                 "consistency_pairs": self.consistency_pairs,
                 "tiles": self.tiles,
+                "cosignatures": self.cosignatures,
+                "cosignatures_unchecked": self.cosignatures_unchecked,
             },
         }
 
@@ -112,10 +117,51 @@ Progress = Callable[[int, int], None]
 """Called with (positions done, positions in all) as verification advances."""
 
 
-def verify(reader: Reader, log_key: Verifier, *, progress: Progress | None = None) -> Report:
-    """Verify the whole ledger behind `reader` against the log's public key."""
+def verify(
+    reader: Reader,
+    log_key: Verifier,
+    *,
+    witnesses: Sequence[CosignatureVerifier] = (),
+    progress: Progress | None = None,
+) -> Report:
+    """Verify the whole ledger behind `reader` against the log's public key, and the stored
+    cosignatures of the given witnesses."""
     with no_cyclic_gc():
-        return _verify(reader, log_key, progress)
+        report = _verify(reader, log_key, progress)
+        _check_cosignatures(reader, witnesses, report)
+        return report
+
+
+def _check_cosignatures(
+    reader: Reader, witnesses: Sequence[CosignatureVerifier], report: Report
+) -> None:
+    """Each stored cosignature by a known witness must verify over its checkpoint."""
+    known = {(w.name, w.key_id) for w in witnesses}
+    for cp in reader.checkpoints_with_cosignatures():
+        for line in reader.cosignatures(cp.tree_size):
+            text = cp.note + line + "\n"
+            try:
+                sig = parse_note(text).signatures[-1]
+            except NoteError as e:
+                report.problems.append(
+                    Problem(None, "bad-cosignature", f"checkpoint {cp.tree_size}: {e.message}")
+                )
+                continue
+            if (sig.name, sig.key_id) not in known:
+                report.cosignatures_unchecked += 1
+                continue
+            try:
+                extract_cosignatures(text, witnesses)
+            except NoteError:
+                report.problems.append(
+                    Problem(
+                        None,
+                        "bad-cosignature",
+                        f"the stored cosignature of {sig.name} on checkpoint {cp.tree_size} does not verify",
+                    )
+                )
+                continue
+            report.cosignatures += 1
 
 
 def _verify(reader: Reader, log_key: Verifier, progress: Progress | None) -> Report:
