@@ -15,7 +15,7 @@ from mamori.errors import MamoriError
 from mamori.home import open_home
 
 if TYPE_CHECKING:
-    from mamori.ledger.note import CosignatureVerifier
+    from mamori.ledger.note import CosignatureVerifier, Verifier
 
 app = typer.Typer(
     help="The tamper-evident ledger: append, prove, verify, search, retain, export.",
@@ -135,13 +135,14 @@ def prove(
             fail("nothing to prove\n  fix: give --index I [--tree-size S], or --from A --to B")
 
 
-def _log_verifier(h_pub: str, log_key: str | None) -> tuple[object, str]:
+def _log_verifier(path_text: str) -> Verifier:
+    """The log's public key from a file, or a message naming the file and the fix."""
     from pathlib import Path
 
     from mamori.ledger.errors import NoteError
     from mamori.ledger.note import Verifier
 
-    path = Path(log_key) if log_key else Path(h_pub)
+    path = Path(path_text)
     try:
         text = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as e:
@@ -149,7 +150,7 @@ def _log_verifier(h_pub: str, log_key: str | None) -> tuple[object, str]:
             f"cannot read the log's public key {path}: {e}\n  fix: pass --log-key FILE (a copy of ledger.pub)"
         )
     try:
-        return Verifier.parse(text), str(path)
+        return Verifier.parse(text)
     except NoteError as e:
         fail(f"{path} is not a signed-note verifier key: {e.message}")
 
@@ -191,13 +192,12 @@ def verify(
 
     Exit status: 0 intact, 1 a problem was found, 2 the check could not run.
     """
-    from mamori.ledger.note import Verifier
     from mamori.ledger.store import Reader
     from mamori.ledger.verify import verify as run_verify
 
     h = open_home(home)
-    verifier, key_path = _log_verifier(str(h.pub_path), log_key)
-    assert isinstance(verifier, Verifier)
+    key_path = log_key or str(h.pub_path)
+    verifier = _log_verifier(key_path)
     witnesses = [_witness_verifier(path) for path in witness_key or []]
     with Reader(h.ledger_db) as r:
         if sys.stderr.isatty() and not json_out:
@@ -343,10 +343,8 @@ def check_export(
     from pathlib import Path
 
     from mamori.ledger.export import check_export as run_check
-    from mamori.ledger.note import Verifier
 
-    verifier, _ = _log_verifier(log_key, log_key)
-    assert isinstance(verifier, Verifier)
+    verifier = _log_verifier(log_key)
     res = run_check(Path(manifest), verifier)
     print_json({"ok": res.ok, "count": res.count, "problems": res.problems})
     raise typer.Exit(0 if res.ok else 1)
