@@ -224,3 +224,37 @@ def test_large_input_parsed_in_the_worker_keeps_order_and_rejections(
                 assert ev["mamori"]["ingest"]["line"] == idx + 1
             else:
                 assert ev["n"] == idx
+
+
+def test_failed_commit_leaves_nothing_and_the_writer_continues(home: Home) -> None:
+    # A storage error mid-batch (here: disk full on the insert) rolls the whole batch back; the
+    # writer reloads its tree from what is stored and the next batch commits and verifies.
+    from mamori.errors import MamoriError
+    from mamori.ledger.entries import prepare_value
+    from mamori.ledger.note import Verifier
+    from mamori.ledger.verify import verify
+    from mamori.ledger.writer import Sequencer
+
+    with Sequencer(home) as seq:
+        seq.commit([prepare_value({"n": 1})])
+        real = seq.conn
+
+        class FullDisk:
+            def __getattr__(self, name: str) -> object:
+                return getattr(real, name)
+
+            def executemany(self, sql: str, rows: object) -> None:
+                if "tiles" in sql:
+                    raise sqlite3.OperationalError("database or disk is full")
+                real.executemany(sql, rows)  # type: ignore[arg-type]
+
+        seq.conn = FullDisk()  # type: ignore[assignment]
+        with pytest.raises(MamoriError, match="full"):
+            seq.commit([prepare_value({"n": 2}), prepare_value({"n": 3})])
+        seq.conn = real
+        assert seq.size == 1
+        seq.commit([prepare_value({"n": 4})])
+    with Reader(home.ledger_db) as r:
+        assert r.tree_size() == 2
+        assert [orjson.loads(b or b"")["event"]["n"] for _, _, b in r.entries()] == [1, 4]
+        assert verify(r, Verifier.parse(home.public_key_text())).ok

@@ -64,6 +64,7 @@ class Sequencer:
         cfg = home.config()
         self.origin = cfg.ledger.origin
         self.signer = Signer(self.origin, home.signing_key())
+        self._broken = False
         self._lock_fd = _take_lock(home.ledger_dir / "writer.lock")
         try:
             self.conn = connect_writer(home.ledger_db)
@@ -118,6 +119,11 @@ class Sequencer:
         """
         if not events:
             raise LedgerError("an empty batch cannot be committed")
+        if self._broken:
+            raise LedgerError(
+                "the ledger could not be read back after a failed commit",
+                hint="fix the storage problem reported before, then restart; nothing acknowledged was lost",
+            )
         now = time.time_ns() // 1000
         # Received times never go backwards, even when the clock does: export and search
         # rely on received being monotonic in the index.
@@ -160,8 +166,9 @@ class Sequencer:
         try:
             self._load_state()
         except (sqlite3.Error, LedgerError):
-            # The store is unusable for now; the next commit will fail cleanly too.
-            self.builder = TileBuilder.resume(self.size, _ConnTiles(self.conn))
+            # The store cannot be read back now (disk gone, file damaged): the in-memory tree
+            # may be ahead of it, so refuse further commits rather than sign a wrong root.
+            self._broken = True
 
 
 def _take_lock(path: Path) -> int:
