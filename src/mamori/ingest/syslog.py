@@ -204,9 +204,15 @@ def _timestamp_5424(text: bytes) -> datetime | Literal[False] | None:
     m = _TS_5424.match(text)
     if m is None:
         return False
-    tz = _offset(m.group(8), UTC)
+    ts = _iso_datetime(m, UTC)
+    return False if ts is None else ts
+
+
+def _iso_datetime(m: re.Match[bytes], default_tz: tzinfo) -> datetime | None:
+    """The datetime of an RFC 3339 match (groups: Y m d H M S fraction offset); None if invalid."""
+    tz = _offset(m.group(8), default_tz)
     if tz is None:
-        return False
+        return None
     try:
         return datetime(
             int(m.group(1)),
@@ -219,7 +225,7 @@ def _timestamp_5424(text: bytes) -> datetime | Literal[False] | None:
             tzinfo=tz,
         )
     except ValueError:
-        return False
+        return None
 
 
 def _structured_data(data: bytes, i: int) -> tuple[dict[str, dict[str, str]], int] | None:
@@ -342,23 +348,8 @@ def _timestamp_3164(
         return None
     m = _TS_ISO.match(raw, i)
     if m is not None:
-        tz = _offset(m.group(8), default_tz)
-        if tz is None:
-            return None
-        try:
-            ts = datetime(
-                int(m.group(1)),
-                int(m.group(2)),
-                int(m.group(3)),
-                int(m.group(4)),
-                int(m.group(5)),
-                int(m.group(6)),
-                _micro(m.group(7)),
-                tzinfo=tz,
-            )
-        except ValueError:
-            return None
-        return ts, m.end()
+        ts = _iso_datetime(m, default_tz)
+        return None if ts is None else (ts, m.end())
     return None
 
 
