@@ -40,22 +40,44 @@ def test_readme_starts_with_exactly_two_commands() -> None:
     assert "exec ./scripts/test" in ci
 
 
-def test_start_script_shows_the_ledger_working(tmp_path: Path) -> None:
-    # The README's first command, end to end, into a scratch home.
+def test_start_script_runs_the_service_until_stopped(tmp_path: Path) -> None:
+    # The README's first command, end to end, into a scratch home (made beforehand with free
+    # ports, so a service already on 5514/6514/8443 cannot interfere).
     import os
+    import signal
+    import socket
     import subprocess
+    import time
 
-    env = dict(os.environ, MAMORI_HOME=str(tmp_path / "home"))
-    proc = subprocess.run(
-        [str(DOCS.parent / "scripts" / "start")],
-        env=env,
-        capture_output=True,
-        timeout=600,
-        check=False,
-    )
-    out = proc.stdout.decode()
-    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
-    assert '{"appended":60,"rejected":1,"tree_size":61}' in out
-    assert "result         OK: every check above passed" in out
-    assert "ログインに失敗しました" in out
-    assert "Traceback" not in proc.stderr.decode()
+    import orjson
+
+    from tests.service.svc import events, service_home
+
+    home = service_home(tmp_path / "home")
+    env = dict(os.environ, MAMORI_HOME=str(home.root))
+    out_path, err_path = tmp_path / "out", tmp_path / "err"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [str(DOCS.parent / "scripts" / "start")], env=env, stdout=out, stderr=err
+        )
+    try:
+        t0 = time.monotonic()
+        while "ready in" not in out_path.read_text() and time.monotonic() - t0 < 120:
+            assert proc.poll() is None, err_path.read_text()[-2000:]
+            time.sleep(0.1)
+        text = out_path.read_text()
+        assert "logger --server 127.0.0.1 --port 5514" in text
+        assert "syslog  TCP" in text and "HTTPS" in text
+        port = orjson.loads((home.run_dir / "listen.json").read_bytes())["ports"]["syslog-tcp"]
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(
+                b"<13>1 2026-11-27T00:00:00Z host demo - - - hello mamori user=tanaka action=login\n"
+            )
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(60)
+    assert rc == 0, err_path.read_text()[-2000:]
+    assert "Traceback" not in err_path.read_text()
+    hello = [e for e in events(home) if e.get("message") == "hello mamori user=tanaka action=login"]
+    assert len(hello) == 1 and hello[0]["user"]["name"] == "tanaka"

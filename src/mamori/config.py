@@ -8,10 +8,12 @@ file takes its default, so a config written by an older mamori keeps working.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mamori.errors import MamoriError
 
@@ -56,6 +58,72 @@ legal_hold = false
 [search]
 # Rows returned by `mamori ledger search` when --limit is not given.
 default_limit = 100
+
+# ---- `mamori up`: the collection service -------------------------------------------------
+# Every receiver listens on `host`: "127.0.0.1" accepts senders on this machine only; set
+# "0.0.0.0" (or "::") to accept them from the network. Port 0 picks a free port (the service
+# writes the ports it chose to HOME/run/listen.json).
+
+[syslog]
+host = "127.0.0.1"
+udp = true
+tcp = true
+port = 5514                # UDP and TCP, RFC 5424 and RFC 3164, RFC 6587 framing on TCP
+tls = true
+tls_port = 6514            # RFC 5425, with the certificate in [tls]
+# Longer messages are kept truncated and flagged, never dropped.
+max_message_bytes = 65536
+# A TCP or TLS connection that sends nothing for this long is closed.
+idle_timeout_s = 300
+# The zone of RFC 3164 timestamps, which carry none: "local" (this machine's) or a name
+# such as "Asia/Tokyo" or "UTC".
+timezone = "local"
+
+[http]
+# HTTPS: POST /api/v1/events (bearer token, scope ingest) and GET /metrics (scope metrics).
+enabled = true
+host = "127.0.0.1"
+port = 8443
+# Larger request bodies (after gzip decoding) are answered 413.
+max_body_bytes = 16777216
+
+[tls]
+# Server certificate and key for syslog over TLS and HTTPS; relative paths are in the home.
+# `mamori init` writes a self-signed pair here for the embedded default.
+cert = "tls/server.crt"
+key = "tls/server.key"
+# PEM file of the CAs whose client certificates are accepted; "" accepts any client
+# certificate, then checked against the device registry by fingerprint.
+client_ca = ""
+# Require a client certificate on syslog over TLS (mutual TLS, APP-7).
+require_client_cert = false
+
+[devices]
+# APP-7: when true, TLS connections without the certificate of a registered device are refused,
+# and TCP connections, HTTP requests and UDP datagrams from addresses no registered device
+# covers are refused too. Either way, an unknown source is recorded as `device.unregistered`.
+require_registered = false
+
+[spool]
+# Where events go while the ledger's storage cannot take them (full disk, read-only, locked,
+# gone); ideally another volume. Relative paths are in the home.
+path = "spool"
+max_bytes = 1073741824
+# When the spool is full too: "block" stops reading TCP, TLS and HTTP so senders buffer;
+# "reject" answers HTTP 503 and closes syslog connections. UDP is dropped and counted.
+policy = "block"
+
+[ingest]
+# Events waiting for the ledger writer; beyond this, receivers stop reading (back-pressure).
+queue_events = 65536
+# Processes normalising messages to ECS: 0 picks one per CPU beyond the first (at least one).
+workers = 0
+
+# Files to follow, through rotation and truncation; the position is kept in the ledger, so a
+# restart neither loses nor repeats a line. One [[tail]] table per file, e.g.:
+# [[tail]]
+# path = "/var/log/auth.log"
+# format = "syslog"        # syslog | json | zeek | suricata | vpcflow | text
 """
 
 
@@ -87,12 +155,92 @@ class SearchConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SyslogConfig:
+    """The `[syslog]` section."""
+
+    host: str = "127.0.0.1"
+    udp: bool = True
+    tcp: bool = True
+    port: int = 5514
+    tls: bool = True
+    tls_port: int = 6514
+    max_message_bytes: int = 65536
+    idle_timeout_s: int = 300
+    timezone: str = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """The `[http]` section."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8443
+    max_body_bytes: int = 16 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """The `[tls]` section (paths as written; relative ones are in the home)."""
+
+    cert: str = "tls/server.crt"
+    key: str = "tls/server.key"
+    client_ca: str = ""
+    require_client_cert: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DevicesConfig:
+    """The `[devices]` section."""
+
+    require_registered: bool = False
+
+
+SPOOL_POLICIES = ("block", "reject")
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolConfig:
+    """The `[spool]` section."""
+
+    path: str = "spool"
+    max_bytes: int = 1 << 30
+    policy: str = "block"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    """The `[ingest]` section."""
+
+    queue_events: int = 65536
+    workers: int = 0
+
+
+TAIL_FORMATS = ("syslog", "json", "zeek", "suricata", "vpcflow", "text")
+
+
+@dataclass(frozen=True, slots=True)
+class TailConfig:
+    """One `[[tail]]` table: a file to follow."""
+
+    path: str
+    format: str = "syslog"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration."""
 
     ledger: LedgerConfig
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    syslog: SyslogConfig = field(default_factory=SyslogConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    devices: DevicesConfig = field(default_factory=DevicesConfig)
+    spool: SpoolConfig = field(default_factory=SpoolConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    tail: tuple[TailConfig, ...] = ()
 
 
 def render(origin: str) -> str:
@@ -120,7 +268,18 @@ def load(path: Path) -> Config:
 
 def parse(raw: dict[str, Any], *, where: str = "config") -> Config:
     """Check a parsed config mapping and build the typed :class:`Config`."""
-    known = {"ledger", "retention", "search"}
+    known = {
+        "ledger",
+        "retention",
+        "search",
+        "syslog",
+        "http",
+        "tls",
+        "devices",
+        "spool",
+        "ingest",
+        "tail",
+    }
     for key in raw:
         if key not in known:
             raise ConfigError(
@@ -177,7 +336,171 @@ def parse(raw: dict[str, Any], *, where: str = "config") -> Config:
         default_limit=_int(se, "search", "default_limit", 100, 1, 100_000, where),
     )
     _no_extra(se, "search", {"default_limit"}, where)
-    return Config(ledger=ledger, retention=retention, search=search)
+    return Config(
+        ledger=ledger,
+        retention=retention,
+        search=search,
+        syslog=_syslog(_section(raw, "syslog", where), where),
+        http=_http(_section(raw, "http", where), where),
+        tls=_tls(_section(raw, "tls", where), where),
+        devices=_devices(_section(raw, "devices", where), where),
+        spool=_spool(_section(raw, "spool", where), where),
+        ingest=_ingest(_section(raw, "ingest", where), where),
+        tail=_tails(raw.get("tail", []), where),
+    )
+
+
+def _syslog(sec: dict[str, Any], where: str) -> SyslogConfig:
+    d = SyslogConfig()
+    _no_extra(sec, "syslog", set(SyslogConfig.__slots__), where)
+    tz = _str(sec, "syslog", "timezone", d.timezone, where)
+    if tz != "local":
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ConfigError(
+                f"{where}: [syslog] timezone {tz!r} is not a known time zone",
+                hint='use "local", "UTC" or an IANA name such as "Asia/Tokyo"',
+            ) from e
+    return SyslogConfig(
+        host=_host(sec, "syslog", where),
+        udp=_bool(sec, "syslog", "udp", d.udp, where),
+        tcp=_bool(sec, "syslog", "tcp", d.tcp, where),
+        port=_int(sec, "syslog", "port", d.port, 0, 65535, where),
+        tls=_bool(sec, "syslog", "tls", d.tls, where),
+        tls_port=_int(sec, "syslog", "tls_port", d.tls_port, 0, 65535, where),
+        max_message_bytes=_int(
+            sec, "syslog", "max_message_bytes", d.max_message_bytes, 480, 16 << 20, where
+        ),
+        idle_timeout_s=_int(sec, "syslog", "idle_timeout_s", d.idle_timeout_s, 1, 86_400, where),
+        timezone=tz,
+    )
+
+
+def _http(sec: dict[str, Any], where: str) -> HttpConfig:
+    d = HttpConfig()
+    _no_extra(sec, "http", set(HttpConfig.__slots__), where)
+    return HttpConfig(
+        enabled=_bool(sec, "http", "enabled", d.enabled, where),
+        host=_host(sec, "http", where),
+        port=_int(sec, "http", "port", d.port, 0, 65535, where),
+        max_body_bytes=_int(sec, "http", "max_body_bytes", d.max_body_bytes, 1024, 1 << 30, where),
+    )
+
+
+def _tls(sec: dict[str, Any], where: str) -> TlsConfig:
+    d = TlsConfig()
+    _no_extra(sec, "tls", set(TlsConfig.__slots__), where)
+    cert = _str(sec, "tls", "cert", d.cert, where)
+    key = _str(sec, "tls", "key", d.key, where)
+    for name, value in (("cert", cert), ("key", key)):
+        if not value:
+            raise ConfigError(
+                f"{where}: [tls] {name} must name a file",
+                hint=f'restore the default "{getattr(d, name)}"',
+            )
+    return TlsConfig(
+        cert=cert,
+        key=key,
+        client_ca=_str(sec, "tls", "client_ca", d.client_ca, where),
+        require_client_cert=_bool(sec, "tls", "require_client_cert", d.require_client_cert, where),
+    )
+
+
+def _devices(sec: dict[str, Any], where: str) -> DevicesConfig:
+    _no_extra(sec, "devices", {"require_registered"}, where)
+    return DevicesConfig(
+        require_registered=_bool(sec, "devices", "require_registered", False, where)
+    )
+
+
+def _spool(sec: dict[str, Any], where: str) -> SpoolConfig:
+    d = SpoolConfig()
+    _no_extra(sec, "spool", set(SpoolConfig.__slots__), where)
+    policy = _str(sec, "spool", "policy", d.policy, where)
+    if policy not in SPOOL_POLICIES:
+        raise ConfigError(
+            f"{where}: [spool] policy = {policy!r} is not a policy",
+            hint='use "block" (senders wait) or "reject" (HTTP 503, connections closed)',
+        )
+    path = _str(sec, "spool", "path", d.path, where)
+    if not path:
+        raise ConfigError(f"{where}: [spool] path must name a directory", hint='e.g. "spool"')
+    return SpoolConfig(
+        path=path,
+        max_bytes=_int(sec, "spool", "max_bytes", d.max_bytes, 1 << 20, 1 << 50, where),
+        policy=policy,
+    )
+
+
+def _ingest(sec: dict[str, Any], where: str) -> IngestConfig:
+    d = IngestConfig()
+    _no_extra(sec, "ingest", set(IngestConfig.__slots__), where)
+    return IngestConfig(
+        queue_events=_int(sec, "ingest", "queue_events", d.queue_events, 1024, 10_000_000, where),
+        workers=_int(sec, "ingest", "workers", d.workers, 0, 256, where),
+    )
+
+
+def _tails(raw: Any, where: str) -> tuple[TailConfig, ...]:
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise ConfigError(
+            f"{where}: tail must be written as [[tail]] tables",
+            hint='one per file: [[tail]] then path = "/var/log/auth.log"',
+        )
+    out: list[TailConfig] = []
+    seen: set[str] = set()
+    for n, t in enumerate(raw, 1):
+        name = f"tail #{n}"
+        _no_extra(t, name, {"path", "format"}, where)
+        path = t.get("path")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigError(
+                f"{where}: [[tail]] #{n} path must be an absolute file path",
+                hint='e.g. path = "/var/log/auth.log"',
+            )
+        if path in seen:
+            raise ConfigError(f"{where}: [[tail]] {path} is listed twice", hint="keep one")
+        seen.add(path)
+        fmt = t.get("format", "syslog")
+        if fmt not in TAIL_FORMATS:
+            raise ConfigError(
+                f"{where}: [[tail]] {path}: format {fmt!r} is not known",
+                hint=f"use one of {', '.join(TAIL_FORMATS)}",
+            )
+        out.append(TailConfig(path=path, format=fmt))
+    return tuple(out)
+
+
+def _host(sec: dict[str, Any], name: str, where: str) -> str:
+    host = _str(sec, name, "host", "127.0.0.1", where)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError as e:
+        raise ConfigError(
+            f"{where}: [{name}] host = {host!r} is not an IP address",
+            hint='use "127.0.0.1" (this machine only), "0.0.0.0" or "::" (every network)',
+        ) from e
+    return host
+
+
+def _str(sec: dict[str, Any], name: str, key: str, default: str, where: str) -> str:
+    value = sec.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"{where}: [{name}] {key} must be a string", hint=f'e.g. {key} = "{default}"'
+        )
+    return value
+
+
+def _bool(sec: dict[str, Any], name: str, key: str, default: bool, where: str) -> bool:
+    value = sec.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"{where}: [{name}] {key} must be true or false",
+            hint=f"e.g. {key} = {str(default).lower()}",
+        )
+    return value
 
 
 def _section(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:

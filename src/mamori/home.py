@@ -6,6 +6,12 @@ HOME/                 0700
   ledger.pub          its signed-note verifier key, name+keyid+base64 (0644)
   ledger/ledger.db    the ledger (SQLite, WAL)
   index/search.db     the search index (derived; `mamori ledger reindex` rebuilds it)
+  tls/server.crt      self-signed server certificate for syslog-TLS and HTTPS (0644)
+  tls/server.key      its private key (0600)
+  access.db           API tokens (hashed) and the device registry (SQLite, 0600)
+  outbox.db           audit events from commands, waiting for the ledger writer (0600)
+  spool/              the disk spool while the ledger's storage fails ([spool] path)
+  run/listen.json     where a running `mamori up` listens (written at start)
 """
 
 from __future__ import annotations
@@ -61,6 +67,27 @@ class Home:
     @property
     def ledger_db(self) -> Path:
         return self.ledger_dir / "ledger.db"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.root / "tls"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def access_db(self) -> Path:
+        return self.root / "access.db"
+
+    @property
+    def outbox_db(self) -> Path:
+        return self.root / "outbox.db"
+
+    def path(self, configured: str) -> Path:
+        """A path from the configuration: relative ones are inside the home."""
+        p = Path(configured).expanduser()
+        return p if p.is_absolute() else self.root / p
 
     def config(self) -> config_mod.Config:
         return config_mod.load(self.config_path)
@@ -136,12 +163,13 @@ def default_origin() -> str:
 
 
 def init(path: str | Path | None, *, origin: str | None = None) -> Home:
-    """Create a new home: directory 0700, config, signing key 0600, public key, ledger.
+    """Create a new home: directory 0700, config, keys, ledger, self-signed TLS pair (tls/).
 
     Refuses to touch a directory that already holds anything.
     """
     from mamori.ledger.note import Signer  # the ledger depends on home, not the reverse
     from mamori.ledger.store import connect_writer
+    from mamori.tlsutil import generate_self_signed
 
     root = resolve(path)
     if root.exists():
@@ -188,6 +216,9 @@ def init(path: str | Path | None, *, origin: str | None = None) -> Home:
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('origin', ?)", (origin,))
         conn.close()
         home.ledger_db.chmod(0o600)
+        home.tls_dir.mkdir(mode=0o700)
+        tls = config_mod.TlsConfig()
+        generate_self_signed(home.path(tls.cert), home.path(tls.key))
         # The config is written last: its presence marks a complete home.
         write_private(home.config_path, text.encode("utf-8"))
     except OSError as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -12,7 +13,7 @@ import typer
 from mamori.cli import witness as witness_cmds
 from mamori.cli.common import HomeOption, fail, print_json
 from mamori.errors import MamoriError
-from mamori.home import open_home
+from mamori.home import Home, open_home
 
 if TYPE_CHECKING:
     from mamori.ledger.note import CosignatureVerifier, Verifier
@@ -243,7 +244,25 @@ def verify(
             for p in report.problems:
                 where = "-" if p.index is None else str(p.index)
                 print(f"  {p.kind:<20} index {where:<10} {p.detail}")
+    _record_verification(h, report.ok, report.tree_size, len(report.problems))
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _record_verification(h: Home, ok: bool, tree_size: int, problems: int) -> None:
+    """Self-audit (SEC-5): a verification is itself a ledger event, via the outbox.
+
+    Best effort: an auditor verifying a read-only copy cannot write the outbox, and that must
+    not change the verdict or the exit status.
+    """
+    from mamori import audit
+
+    with contextlib.suppress(MamoriError):
+        audit.record(
+            h,
+            "ledger.verified",
+            outcome="success" if ok else "failure",
+            fields={"tree_size": tree_size, "problems": problems},
+        )
 
 
 retention_app = typer.Typer(

@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from mamori import __version__
+from mamori.cli import access as access_cmds
 from mamori.cli import ledger as ledger_cmds
+from mamori.cli import service as service_cmds
 from mamori.cli.common import HomeOption, fail, print_json
 from mamori.errors import MamoriError
 
@@ -22,6 +24,9 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(ledger_cmds.app, name="ledger")
+app.add_typer(access_cmds.tokens_app, name="tokens")
+app.add_typer(access_cmds.devices_app, name="devices")
+app.command(name="up")(service_cmds.up)
 
 
 def _version(value: bool) -> None:

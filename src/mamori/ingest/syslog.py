@@ -145,21 +145,31 @@ def _message(data: bytes) -> tuple[str, bool]:
     return _decode(data.rstrip(_TRAILING))
 
 
-def _ascii(data: bytes) -> str:
-    return data.decode("ascii", "replace")
-
-
 def _offset(text: bytes | None, default_tz: tzinfo) -> tzinfo | None:
     """An RFC 3339 offset (``Z``, ``+hh:mm``, lenient ``+hhmm``); None when out of range."""
     if text is None:
         return default_tz
+    try:
+        return _OFFSETS[text]
+    except KeyError:
+        pass
+    tz: tzinfo | None
     if text in (b"Z", b"z"):
-        return UTC
-    hours, minutes = int(text[1:3]), int(text[-2:])
-    if hours > 23 or minutes > 59:
-        return None
-    delta = timedelta(hours=hours, minutes=minutes)
-    return timezone(-delta if text[:1] == b"-" else delta)
+        tz = UTC
+    else:
+        hours, minutes = int(text[1:3]), int(text[-2:])
+        if hours > 23 or minutes > 59:
+            tz = None
+        else:
+            delta = timedelta(hours=hours, minutes=minutes)
+            tz = timezone(-delta if text[:1] == b"-" else delta)
+    # Bounded: the offset patterns allow at most 2 + 4 * 10**4 distinct texts.
+    _OFFSETS[text] = tz
+    return tz
+
+
+_OFFSETS: dict[bytes, tzinfo | None] = {}
+"""Offset text → zone (None: out of range); the same few offsets come again and again."""
 
 
 def _micro(fraction: bytes | None) -> int:
@@ -188,13 +198,20 @@ _TS_5424 = re.compile(
     rb"(Z|[+-][0-9]{2}:[0-9]{2})\Z"
 )
 # SD-NAME: PRINTUSASCII except '=', SP, ']' and '"' (RFC 5424 §6.3).
-_SD_NAME = re.compile(rb"[!#-<>-\\^-~]{1,32}")
-_SD_VALUE = re.compile(rb'((?:[^"\\]|\\.)*)"', re.DOTALL)
+_SD_NAME = rb"[!#-<>-\\^-~]{1,32}"
+# PARAM-VALUE up to its closing '"': any bytes but '"' and '\', or '\' and any byte.
+_SD_VALUE = rb'[^"\\]*(?:\\.[^"\\]*)*'
+# STRUCTURED-DATA = 1*SD-ELEMENT, SD-ELEMENT = "[" SD-ID *(SP SD-PARAM) "]" (§6.3). Names
+# cannot hold SP, '=', ']' or '"', and a value ends at its first unescaped '"', so each
+# element reads one way only; `_SD_TOKEN` then walks the same text an SD-ID or a parameter
+# at a time.
+_SD = re.compile(
+    rb"(?:\[" + _SD_NAME + rb"(?: " + _SD_NAME + rb'="' + _SD_VALUE + rb'")*\])+', re.DOTALL
+)
+_SD_TOKEN = re.compile(
+    rb"\[(" + _SD_NAME + rb")| (" + _SD_NAME + rb')="(' + _SD_VALUE + rb')"', re.DOTALL
+)
 _SD_ESCAPE = re.compile(rb'\\(["\\\]])')
-
-
-def _nil(field_: bytes) -> str | None:
-    return None if field_ == b"-" else _ascii(field_)
 
 
 def _timestamp_5424(text: bytes) -> datetime | Literal[False] | None:
@@ -210,18 +227,19 @@ def _timestamp_5424(text: bytes) -> datetime | Literal[False] | None:
 
 def _iso_datetime(m: re.Match[bytes], default_tz: tzinfo) -> datetime | None:
     """The datetime of an RFC 3339 match (groups: Y m d H M S fraction offset); None if invalid."""
-    tz = _offset(m.group(8), default_tz)
+    year, month, day, hour, minute, second, fraction, offset = m.groups()
+    tz = _offset(offset, default_tz)
     if tz is None:
         return None
     try:
         return datetime(
-            int(m.group(1)),
-            int(m.group(2)),
-            int(m.group(3)),
-            int(m.group(4)),
-            int(m.group(5)),
-            int(m.group(6)),
-            _micro(m.group(7)),
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            _micro(fraction),
             tzinfo=tz,
         )
     except ValueError:
@@ -232,40 +250,34 @@ def _structured_data(data: bytes, i: int) -> tuple[dict[str, dict[str, str]], in
     """STRUCTURED-DATA starting at `i`: the elements and the index after them."""
     if data[i : i + 1] == b"-":
         return {}, i + 1
-    sd: dict[str, dict[str, str]] = {}
-    n = len(data)
-    while i < n and data[i] == 0x5B:  # '['
-        m = _SD_NAME.match(data, i + 1)
-        if m is None:
-            return None
-        params = sd.setdefault(_ascii(m.group()), {})
-        i = m.end()
-        while True:
-            if i >= n:
-                return None
-            if data[i] == 0x5D:  # ']'
-                i += 1
-                break
-            if data[i] != 0x20:
-                return None
-            m = _SD_NAME.match(data, i + 1)
-            if m is None or data[m.end() : m.end() + 2] != b'="':
-                return None
-            v = _SD_VALUE.match(data, m.end() + 2)
-            if v is None:
-                return None
-            params[_ascii(m.group())] = _decode(_SD_ESCAPE.sub(rb"\1", v.group(1)))[0]
-            i = v.end()
-    if not sd:
+    m = _SD.match(data, i)
+    if m is None:
         return None
-    return sd, i
+    end = m.end()
+    if data[end : end + 1] == b"[":
+        return None  # a malformed element after well-formed ones
+    sd: dict[str, dict[str, str]] = {}
+    params: dict[str, str] = {}
+    for sd_id, name, value in _SD_TOKEN.findall(data, i, end):
+        if sd_id:
+            params = sd.setdefault(sd_id.decode("ascii"), {})
+            continue
+        if b"\\" in value:
+            value = _SD_ESCAPE.sub(rb"\1", value)
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = value.decode("utf-8", "replace")
+        params[name.decode("ascii")] = text
+    return sd, end
 
 
 def _parse_5424(raw: bytes, pri: int, start: int) -> SyslogMessage | None:
     m = _HEADER_5424.match(raw, start)
     if m is None:
         return None
-    timestamp = _timestamp_5424(m.group(2))
+    version, ts, hostname, app_name, procid, msgid = m.groups()
+    timestamp = _timestamp_5424(ts)
     if timestamp is False:
         return None
     parsed = _structured_data(raw, m.end())
@@ -285,12 +297,12 @@ def _parse_5424(raw: bytes, pri: int, start: int) -> SyslogMessage | None:
         raw=raw,
         message=message,
         message_invalid_utf8=invalid,
-        version=int(m.group(1)),
+        version=int(version),
         timestamp=timestamp,
-        hostname=_nil(m.group(3)),
-        app_name=_nil(m.group(4)),
-        procid=_nil(m.group(5)),
-        msgid=_nil(m.group(6)),
+        hostname=None if hostname == b"-" else hostname.decode("ascii", "replace"),
+        app_name=None if app_name == b"-" else app_name.decode("ascii", "replace"),
+        procid=None if procid == b"-" else procid.decode("ascii", "replace"),
+        msgid=None if msgid == b"-" else msgid.decode("ascii", "replace"),
         structured_data=sd,
     )
 
@@ -410,12 +422,14 @@ def parse(
     `received` (default: now) fixes the year of RFC 3164 ``Mmm dd`` timestamps; `default_tz`
     is the zone of timestamps that carry none (RFC 3164's, and a naive `received`).
     """
-    raw = bytes(data)
+    raw = data if type(data) is bytes else bytes(data)
     pri: int | None = None
     start = 0
     m = _PRI.match(raw)
-    if m is not None and int(m.group(1)) <= 191:
-        pri, start = int(m.group(1)), m.end()
+    if m is not None:
+        value = int(m.group(1))
+        if value <= 191:
+            pri, start = value, m.end()
     if pri is not None and _VERSION_5424.match(raw, start):
         parsed = _parse_5424(raw, pri, start)
     else:
@@ -435,7 +449,7 @@ def parse(
 
 
 _KV_TEXT = re.compile(
-    r'(?<!\S)([A-Za-z_][A-Za-z0-9_.\-]{0,63})=("(?:[^"\\]|\\.)*"|[^\s"=]*)(?=\s|\Z)'
+    r'(?<!\S)([A-Za-z_][A-Za-z0-9_.\-]{0,63})=("[^"\\]*(?:\\.[^"\\]*)*"|[^\s"=]*)(?=\s|\Z)'
 )
 _KV_UNESCAPE = re.compile(r'\\(["\\])')
 
@@ -450,28 +464,43 @@ def parse_kv(text: str) -> dict[str, str] | None:
     it has at least two pairs, no key twice, and no ``=`` anywhere outside its pairs; prose
     before and between the pairs is allowed (``authentication failure; uid=0 rhost=x``).
     """
+    if text.count("=") < 2:
+        return None
+    found = _KV_TEXT.findall(text)
+    if len(found) < 2:
+        return None
     pairs: dict[str, str] = {}
-    rest: list[str] = []
-    last = 0
-    for m in _KV_TEXT.finditer(text):
-        rest.append(text[last : m.start()])
-        last = m.end()
-        key, value = m.group(1), m.group(2)
+    quoted_equals = 0
+    for key, value in found:
         if key in pairs:
-            return None
-        if value.startswith('"'):
-            value = _KV_UNESCAPE.sub(r"\1", value[1:-1])
+            return None  # a key twice
+        if value[:1] == '"':
+            value = value[1:-1]
+            quoted_equals += value.count("=")
+            if "\\" in value:
+                value = _KV_UNESCAPE.sub(r"\1", value)
         elif value[-1:] in (",", ";"):
             value = value[:-1]
         pairs[key] = value
-    rest.append(text[last:])
-    if len(pairs) < 2 or any("=" in r for r in rest):
+    # Each pair holds one '=' of its own plus those inside a quoted value (keys and bare
+    # values have none): any other '=' stands outside the pairs.
+    if text.count("=") != len(found) + quoted_equals:
         return None
     return pairs
 
 
-def _rfc3339(ts: datetime) -> str:
-    utc = ts.astimezone(UTC)
+def _rfc3339(ts: datetime) -> str | None:
+    """RFC 3339 UTC with a ``Z``; None when the time has no UTC equivalent (year 1 or 9999
+    with an offset that takes it out of datetime's range)."""
+    try:
+        utc = ts.astimezone(UTC)
+    except OverflowError:
+        return None
+    if utc.year >= 1000:
+        # isoformat() is strftime's layout (and much faster), ending in "+00:00" for UTC.
+        text = utc.isoformat()[:-6]
+        return (text.rstrip("0") if utc.microsecond else text) + "Z"
+    # strftime writes years below 1000 without padding (glibc); kept as it was.
     text = utc.strftime("%Y-%m-%dT%H:%M:%S")
     if utc.microsecond:
         text += f".{utc.microsecond:06d}".rstrip("0")
@@ -487,15 +516,19 @@ def to_ecs(msg: SyslogMessage, *, received: datetime | None = None) -> dict[str,
     message's pairs when :func:`parse_kv` finds it clearly key=value.
     """
     doc: dict[str, Any] = {}
-    when = msg.timestamp if msg.timestamp is not None else received
-    if when is not None:
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        doc["@timestamp"] = _rfc3339(when)
+    # A timestamp with no UTC equivalent counts as none.
+    stamp = None if msg.timestamp is None else _rfc3339(msg.timestamp)
+    if stamp is None and received is not None:
+        if received.tzinfo is None:
+            received = received.replace(tzinfo=UTC)
+        stamp = _rfc3339(received)
+    if stamp is not None:
+        doc["@timestamp"] = stamp
+    facility, severity = msg.facility, msg.severity
     syslog: dict[str, Any] = {
-        "facility": {"code": msg.facility, "name": msg.facility_name},
-        "severity": {"code": msg.severity, "name": msg.severity_name},
-        "priority": msg.priority,
+        "facility": {"code": facility, "name": FACILITY_NAMES[facility]},
+        "severity": {"code": severity, "name": SEVERITY_NAMES[severity]},
+        "priority": facility * 8 + severity,
     }
     if msg.version is not None:
         syslog["version"] = str(msg.version)

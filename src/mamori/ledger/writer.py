@@ -67,7 +67,15 @@ class Sequencer:
         self._broken = False
         self._lock_fd = _take_lock(home.ledger_dir / "writer.lock")
         try:
+            if not home.ledger_db.exists():
+                raise LedgerError(
+                    f"the ledger database {home.ledger_db} is missing",
+                    hint="restore it, or mount the volume it lives on; "
+                    "mamori never starts a new ledger in place of a lost one",
+                )
             self.conn = connect_writer(home.ledger_db)
+            st = home.ledger_db.stat()
+            self._identity = (st.st_dev, st.st_ino)
             self._load_state()
         except BaseException:
             os.close(self._lock_fd)
@@ -92,6 +100,47 @@ class Sequencer:
                 "the stored tiles do not match the latest checkpoint",
                 hint="the database was changed outside mamori: run `mamori ledger verify` to see where",
             )
+
+    @property
+    def broken(self) -> bool:
+        """True after a failed commit whose aftermath could not be read back."""
+        return self._broken
+
+    def meta(self, key: str) -> str | None:
+        """A value of the ledger's `meta` table (service state kept with the events)."""
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as e:
+            raise wrap_sqlite(e, self.home.ledger_db) from e
+        return None if row is None else str(row[0])
+
+    def meta_prefix(self, prefix: str) -> dict[str, str]:
+        """Every `meta` entry whose key starts with `prefix`."""
+        try:
+            rows = self.conn.execute(
+                "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise wrap_sqlite(e, self.home.ledger_db) from e
+        return {str(k): str(v) for k, v in rows}
+
+    def set_meta(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Store `meta` entries in a transaction of their own (no events)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            put_meta(self.conn, pairs)
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._recover()
+            raise wrap_sqlite(e, self.home.ledger_db) from e
+
+    def same_file(self) -> bool:
+        """False when the database file was removed or replaced since it was opened."""
+        try:
+            st = self.home.ledger_db.stat()
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self._identity
 
     def close(self) -> None:
         try:
@@ -169,6 +218,11 @@ class Sequencer:
             # The store cannot be read back now (disk gone, file damaged): the in-memory tree
             # may be ahead of it, so refuse further commits rather than sign a wrong root.
             self._broken = True
+
+
+def put_meta(conn: sqlite3.Connection, pairs: Sequence[tuple[str, str]]) -> None:
+    """Upsert `meta` entries inside the caller's transaction (for `commit(also=...)`)."""
+    conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", pairs)
 
 
 def _take_lock(path: Path) -> int:

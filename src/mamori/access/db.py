@@ -1,0 +1,107 @@
+"""The access database, `HOME/access.db`: API tokens (hashed) and the device registry.
+
+One SQLite file in WAL mode, created with mode 0600 before SQLite opens it (SQLite gives its
+`-wal` and `-shm` files the database file's mode). Commands change it; a running service reads
+it through :class:`mamori.access.watch.Watched`, which notices each commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from mamori.access.errors import AccessError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    scope TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,          -- SHA-256 of the token, lowercase hex
+    created TEXT NOT NULL,              -- RFC 3339, UTC
+    revoked_at TEXT                     -- NULL while the token is valid
+);
+CREATE TABLE IF NOT EXISTS devices(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    address TEXT,                       -- an IP address or a CIDR network, normalised
+    fingerprint TEXT,                   -- SHA-256 of the DER client certificate, lowercase hex
+    cert_pem TEXT,                      -- the certificate itself, when it was given
+    created TEXT NOT NULL,
+    revoked_at TEXT,
+    CHECK (address IS NOT NULL OR fingerprint IS NOT NULL)
+);
+-- Two active devices with one certificate would make a match ambiguous.
+CREATE UNIQUE INDEX IF NOT EXISTS devices_active_fingerprint
+    ON devices(fingerprint) WHERE revoked_at IS NULL AND fingerprint IS NOT NULL;
+"""
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_name(name: str, what: str) -> str:
+    """A token or device name: 1-64 letters, digits, `.`, `_`, `-`, starting with a letter or digit."""
+    if not _NAME.fullmatch(name):
+        raise AccessError(
+            f"{what} name {name!r} is not allowed",
+            hint="use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    return name
+
+
+def now_text(now: dt.datetime | None = None) -> str:
+    """An RFC 3339 UTC time to the second, e.g. 2026-11-27T00:00:00Z."""
+    t = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the access database, creating it (mode 0600, WAL) and its tables when absent."""
+    try:
+        _create_private(path)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as e:
+        raise cannot_open(path, e) from e
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(SCHEMA)
+    except sqlite3.Error as e:
+        conn.close()
+        raise cannot_open(path, e) from e
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE … COMMIT; rolled back when the block raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def cannot_open(path: Path, e: Exception) -> AccessError:
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    return AccessError(
+        f"cannot use the access database {path}: {reason}",
+        hint="check that the home is initialised, writable by this user, and the disk not full",
+    )
+
+
+def _create_private(path: Path) -> None:
+    # Created empty with 0600 before SQLite touches it: SQLite would use 0644 (less the umask).
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)

@@ -1,0 +1,419 @@
+"""mamori's FastAPI application on the console port: event ingest, metrics, health.
+
+``POST /api/v1/events`` reads its body itself (streamed, capped, orjson; no pydantic per
+event) and answers only once the sink has made the batch durable. Every answer that is not a
+success is JSON ``{"error", "hint"}``: our refusals (:class:`~mamori.web.errors.HttpError`),
+Starlette's 404 and 405, and an unexpected exception (500, no details; one structured line on
+the ``mamori.web`` logger). See docs/http-api.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mamori import __version__
+from mamori.service.contracts import EventSink
+from mamori.service.errors import SinkRejected
+from mamori.service.metrics import Metrics
+from mamori.web.errors import HttpError
+from mamori.web.ingest import (
+    BodyError,
+    BodyFormat,
+    GzipInflater,
+    choose_format,
+    decode_body,
+    source_address,
+    stamp,
+    too_large,
+    wants_gzip,
+)
+from mamori.web.openapi import (
+    BEARER_HEADERS,
+    EVENTS_OPENAPI,
+    EVENTS_RESPONSES,
+    METRICS_CONTENT_TYPE,
+    ErrorModel,
+    HealthModel,
+    openapi,
+)
+
+__all__ = ["RECEIVER", "SCOPES", "TokenCheck", "WebContext", "create_app"]
+
+RECEIVER: Final = "http"
+"""The receiver name on events (``mamori.receiver``), metrics and the device registry."""
+SCOPES: Final = ("ingest", "metrics")
+"""Token scopes this application checks (as in :mod:`mamori.access.tokens`)."""
+RETRY_AFTER_S: Final = 5
+# Bodies above this are decoded in a worker thread, so one large batch does not hold up the
+# event loop (and every other request's acknowledgement) while it is parsed.
+_THREAD_ABOVE: Final = 256 * 1024
+
+_log = logging.getLogger("mamori.web")
+
+
+class TokenCheck(Protocol):
+    """Checks bearer tokens (the real one is :class:`mamori.access.tokens.TokenVerifier`).
+
+    Called on the event loop for every request, so it must be quick (a look-up, no I/O).
+    """
+
+    def verify(self, token: str, scope: str) -> Any | None:
+        """An object with ``.name: str`` when `token` is valid for `scope`; None otherwise."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebContext:
+    """What the application needs from the service."""
+
+    sink: EventSink
+    """Where accepted events go; answers once they are durable."""
+    tokens: TokenCheck
+    """Checks ``Authorization: Bearer`` tokens."""
+    source_check: Callable[[str, str], bool]
+    """``(receiver, client ip)`` → False to refuse the sender with 403 (device registry,
+    APP-7); the service records ``device.unregistered`` itself."""
+    metrics: Metrics
+    """Counted here: events received and rejected, receiver "http"."""
+    max_body_bytes: int
+    """Largest request body, before and after gzip decoding (``[http] max_body_bytes``)."""
+
+
+class JSONBody(Response):
+    """A JSON answer serialised with orjson."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+# --- the application -------------------------------------------------------------------------
+
+
+def create_app(ctx: WebContext) -> FastAPI:
+    """The application, serving `ctx`."""
+    app = FastAPI(
+        title="mamori",
+        version=__version__,
+        description="mamori's HTTP API. Authentication: `Authorization: Bearer <token>`.",
+        # The interactive docs pages load scripts from a CDN; the product's pages load
+        # nothing from outside (APP-6). The schema itself is served.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    received = ctx.metrics.received.labels(receiver=RECEIVER)
+    rejected = ctx.metrics.rejected.labels(receiver=RECEIVER)
+
+    @app.post(
+        "/api/v1/events",
+        summary="Store a batch of events",
+        description=(
+            "All-or-nothing: if any item is bad the whole batch is refused (400, listing the "
+            "bad items). Answers once the batch is durable. Each event gets `mamori.receiver`, "
+            "`mamori.token` and `log.source.address`."
+        ),
+        response_class=JSONBody,
+        responses=EVENTS_RESPONSES,
+        openapi_extra=EVENTS_OPENAPI,
+    )
+    async def post_events(request: Request) -> Response:
+        host, port = (request.client.host, request.client.port) if request.client else ("", 0)
+        if not ctx.source_check(RECEIVER, host):
+            raise HttpError(
+                403,
+                f"the device at {host} is not registered to send events",
+                hint="register it: `mamori devices add NAME --address IP`",
+            )
+        token_name = _authorize(ctx.tokens, request.headers.get("authorization"), "ingest")
+        headers = request.headers
+        body_format = choose_format(headers.get("content-type"), request.query_params.get("format"))
+        gzip = wants_gzip(headers.get("content-encoding"))
+        try:
+            body = await _read_body(request, ctx.max_body_bytes, gzip=gzip)
+        except HttpError as e:
+            if e.status == 413:
+                rejected.inc()
+            raise
+        address = source_address(host, port)
+        if len(body) > _THREAD_ABOVE:
+            result = await asyncio.to_thread(_decode, body, body_format, token_name, address)
+        else:
+            result = _decode(body, body_format, token_name, address)
+        if isinstance(result, BodyError):
+            rejected.inc(max(result.total_items, 1))
+            raise result.http_error()
+        received.inc(len(result))
+        try:
+            ack = await ctx.sink.submit(result, receiver=RECEIVER)
+        except SinkRejected as e:
+            rejected.inc(len(result))
+            raise HttpError(
+                503,
+                f"the events were not stored: {e.message}",
+                hint=f"send the batch again after {RETRY_AFTER_S} seconds (Retry-After)",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from e
+        if ack.spooled or ack.first is None:
+            return JSONBody({"accepted": ack.count, "spooled": True}, status_code=202)
+        return JSONBody(
+            {"accepted": ack.count, "first": ack.first, "last": ack.first + ack.count - 1}
+        )
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {"content": {METRICS_CONTENT_TYPE: {}}, "description": "Text exposition format."},
+            401: {
+                "model": ErrorModel,
+                "description": "No token, or an unknown one.",
+                "headers": BEARER_HEADERS,
+            },
+            403: {"model": ErrorModel, "description": "The token lacks scope `metrics`."},
+        },
+        openapi_extra={"security": [{"bearer": ["metrics"]}]},
+    )
+    async def get_metrics(request: Request) -> Response:
+        _authorize(ctx.tokens, request.headers.get("authorization"), "metrics")
+        return Response(ctx.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    @app.get(
+        "/api/v1/health",
+        summary="Liveness",
+        response_class=JSONBody,
+        responses={200: {"model": HealthModel}},
+    )
+    async def get_health() -> Response:
+        return JSONBody({"status": "ok"})
+
+    app.add_exception_handler(HttpError, _on_http_error)
+    app.add_exception_handler(StarletteHTTPException, _on_starlette_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_middleware(_Guard)
+    app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _decode(
+    body: bytes, body_format: BodyFormat, token_name: str, address: str
+) -> list[bytes] | BodyError:
+    decoded = decode_body(body, body_format)
+    if isinstance(decoded, BodyError):
+        return decoded
+    return stamp(decoded, receiver=RECEIVER, token_name=token_name, address=address)
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (RFC 6750 §2.1); None if none."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+def _authorize(tokens: TokenCheck, header: str | None, scope: str) -> str:
+    """The name of the token in `header`, valid for `scope`; raises 401 or 403."""
+    token = bearer_token(header)
+    if token is None:
+        raise HttpError(
+            401,
+            "this endpoint needs a bearer token",
+            hint=f"send `Authorization: Bearer <token>` with a token of scope {scope} "
+            f"(`mamori tokens add NAME --scope {scope}`)",
+            headers={"WWW-Authenticate": 'Bearer realm="mamori"'},
+        )
+    who = tokens.verify(token, scope)
+    if who is not None:
+        return str(who.name)
+    # A valid token of another scope is a 403 (RFC 6750 §3.1 insufficient_scope), an unknown
+    # or revoked one a 401. The verifier answers per scope, so ask it for the others.
+    for other in SCOPES:
+        if other != scope and (holder := tokens.verify(token, other)) is not None:
+            raise HttpError(
+                403,
+                f"the token {str(holder.name)!r} does not have scope {scope}",
+                hint=f"use a token created with `--scope {scope}`",
+                headers={
+                    "WWW-Authenticate": f'Bearer realm="mamori", error="insufficient_scope", scope="{scope}"'
+                },
+            )
+    raise HttpError(
+        401,
+        "the bearer token is not valid (unknown, mistyped or revoked)",
+        hint=f"check the token, or create one: `mamori tokens add NAME --scope {scope}`",
+        headers={"WWW-Authenticate": 'Bearer realm="mamori", error="invalid_token"'},
+    )
+
+
+async def _read_body(request: Request, limit: int, *, gzip: bool) -> bytes:
+    """The body, decompressed; never more than `limit` bytes held, before or after gzip."""
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        error = too_large(limit)
+        error.headers["Connection"] = "close"  # the body was not read: do not wait for it
+        raise error
+    inflater = GzipInflater(limit) if gzip else None
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                error = too_large(limit)
+                error.headers["Connection"] = "close"  # a chunked body of unknown length
+                raise error
+            parts.append(inflater.feed(chunk) if inflater is not None else chunk)
+    except ClientDisconnect as e:
+        raise HttpError(
+            400,
+            "the connection closed before the body was complete",
+            hint="send the whole body",
+        ) from e
+    if inflater is not None:
+        inflater.finish()
+    return b"".join(parts)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HttpError)
+    return JSONBody(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def _on_starlette_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    path = request.url.path[:200]
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        body = {
+            "error": f"there is no endpoint {request.method} {path}",
+            "hint": "the API is under /api/v1; its description is at /api/v1/openapi.json",
+        }
+    elif exc.status_code == 405:
+        allow = headers.get("Allow") or headers.get("allow") or ""
+        body = {
+            "error": f"{path} does not accept {request.method}",
+            "hint": f"use {allow}" if allow else "see /api/v1/openapi.json",
+        }
+    else:
+        body = {"error": str(exc.detail), "hint": "see /api/v1/openapi.json"}
+    return JSONBody(body, status_code=exc.status_code, headers=headers)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for err in exc.errors()[:10]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        problems.append(f"{where}: {err.get('msg', 'not valid')}")
+    return JSONBody(
+        {
+            "error": "the request is not valid: " + "; ".join(problems),
+            "hint": "see /api/v1/openapi.json",
+        },
+        status_code=400,
+    )
+
+
+_INTERNAL: Final = orjson.dumps(
+    {
+        "error": "internal error: the request failed",
+        "hint": "try again; if it persists, tell the administrator (the server log has the details)",
+    }
+)
+_SECURITY_HEADERS: Final = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class _Guard:
+    """Outermost application middleware: security headers on every answer; an unexpected
+    exception becomes a JSON 500 without details and one structured log line (no traceback,
+    never the bearer token)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": [*message.get("headers", ()), *_SECURITY_HEADERS]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as e:
+            _log_unexpected(scope, e)
+            if started:
+                return  # half sent: the server closes the connection (no traceback logged)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(_INTERNAL)).encode()),
+                        *_SECURITY_HEADERS,
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": _INTERNAL})
+
+
+def _log_unexpected(scope: Scope, exc: Exception) -> None:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
+    message = str(exc)
+    for secret in _secrets(scope.get("headers", ())):
+        message = message.replace(secret, "[redacted]")
+    line = {
+        "event": "web.unexpected_error",
+        "method": scope.get("method"),
+        "path": str(scope.get("path", ""))[:200],
+        "error": type(exc).__name__,
+        "message": message[:300],
+        "where": where,
+    }
+    _log.error("%s", orjson.dumps(line).decode())
+
+
+def _secrets(headers: Any) -> list[str]:
+    """Bearer tokens in the request's headers, to keep them out of the log."""
+    found = []
+    for name, value in headers:
+        if name == b"authorization":
+            token = bearer_token(value.decode("latin-1"))
+            if token:
+                found.append(token)
+    return found

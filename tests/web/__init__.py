@@ -1,0 +1,1 @@
+"""Tests of mamori.web: the HTTP application, its server and its body decoding."""
