@@ -494,3 +494,28 @@ def test_no_delayed_ack_stall(live: Live) -> None:
                 took.append(time.perf_counter() - started)
                 assert answer.startswith(b"HTTP/1.1 200")
     assert sorted(took)[len(took) // 2] < 0.035, took
+
+
+def test_a_stalled_body_is_answered_408(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: uvicorn has no body timeout, so a sender stalling mid-body held its
+    connection (and a handler) forever."""
+    import mamori.web.app as web_app
+
+    monkeypatch.setattr(web_app, "BODY_TIMEOUT_S", 0.5)
+    ctx = ssl.create_default_context(cafile=str(live.cafile))
+    with (
+        socket.create_connection(("127.0.0.1", live.port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as s,
+    ):
+        s.sendall(
+            b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + INGEST.encode()
+            + b'\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[{"a":'
+        )
+        s.settimeout(10)
+        answer = b""
+        while chunk := s.recv(4096):  # the server closes after answering
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"did not arrive within" in answer
+    assert live.sink.docs() == []

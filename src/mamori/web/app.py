@@ -266,6 +266,9 @@ def _authorize(tokens: TokenCheck, header: str | None, scope: str) -> str:
     )
 
 
+BODY_TIMEOUT_S = 60.0
+
+
 async def _read_body(request: Request, limit: int, *, gzip: bool) -> bytes:
     """The body, decompressed; never more than `limit` bytes held, before or after gzip."""
     declared = request.headers.get("content-length", "").strip()
@@ -277,13 +280,23 @@ async def _read_body(request: Request, limit: int, *, gzip: bool) -> bytes:
     parts: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                error = too_large(limit)
-                error.headers["Connection"] = "close"  # a chunked body of unknown length
-                raise error
-            parts.append(inflater.feed(chunk) if inflater is not None else chunk)
+        # A sender that stalls mid-body would hold a connection forever (uvicorn has no body
+        # timeout): the whole body must arrive within BODY_TIMEOUT_S.
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    error = too_large(limit)
+                    error.headers["Connection"] = "close"  # a chunked body of unknown length
+                    raise error
+                parts.append(inflater.feed(chunk) if inflater is not None else chunk)
+    except TimeoutError as e:
+        raise HttpError(
+            408,
+            f"the request body did not arrive within {BODY_TIMEOUT_S:g} s",
+            hint="send the body without pausing, or in smaller requests",
+            headers={"Connection": "close"},
+        ) from e
     except ClientDisconnect as e:
         raise HttpError(
             400,
