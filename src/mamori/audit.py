@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from mamori.errors import MamoriError
+from mamori.fsutil import open_private_sqlite
 from mamori.home import Home
 from mamori.ledger.canonical import canonical
 
@@ -159,26 +160,11 @@ def prune(home: Home, upto_id: int) -> int:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    """The outbox, created mode 0600 (SQLite gives -wal and -shm the same mode), WAL."""
+    """The outbox, created mode 0600, WAL."""
     try:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            os.close(fd)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        return open_private_sqlite(path, SCHEMA)
     except (OSError, sqlite3.Error) as e:
         raise _failed(path, e) from e
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")  # recorded means on disk
-        conn.execute("PRAGMA busy_timeout=5000")
-        conn.executescript(SCHEMA)
-    except sqlite3.Error as e:
-        conn.close()
-        raise _failed(path, e) from e
-    return conn
 
 
 def _failed(path: Path, e: Exception) -> AuditError:

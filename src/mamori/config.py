@@ -116,7 +116,7 @@ policy = "block"
 [ingest]
 # Events waiting for the ledger writer; beyond this, receivers stop reading (back-pressure).
 queue_events = 65536
-# Processes normalising messages to ECS: 0 picks one per CPU beyond the first (at least one).
+# Processes normalising messages to ECS: 0 picks one per CPU.
 workers = 0
 
 # Files to follow, through rotation and truncation; the position is kept in the ledger, so a

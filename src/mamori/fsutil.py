@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from pathlib import Path
 
 
@@ -59,3 +60,28 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def open_private_sqlite(path: Path, schema: str) -> sqlite3.Connection:
+    """A small SQLite database of the home's (access, outbox): created empty with mode 0600
+    before SQLite touches it (SQLite would use 0644 less the umask, and gives -wal and -shm the
+    main file's mode), WAL, synchronous=FULL (written means on disk), `schema` applied.
+
+    Raises OSError or sqlite3.Error; callers turn them into their own package's error.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(schema)
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn

@@ -37,36 +37,7 @@ def _rejected(result: Any) -> str:
 # The header and first rows of the conn.log sample in Zeek's "Zeek Log Formats" and Tenzir's
 # zeek-tsv docs (Zeek 2.x layout).
 
-T = "\t"
-ZEEK_HEADER = [
-    r"#separator \x09",
-    "#set_separator" + T + ",",
-    "#empty_field" + T + "(empty)",
-    "#unset_field" + T + "-",
-    "#path" + T + "conn",
-    "#open" + T + "2014-05-23-18-02-04",
-    "#fields"
-    + T
-    + (
-        "ts uid id.orig_h id.orig_p id.resp_h id.resp_p proto service duration orig_bytes "
-        "resp_bytes conn_state local_orig missed_bytes history orig_pkts orig_ip_bytes "
-        "resp_pkts resp_ip_bytes tunnel_parents"
-    ).replace(" ", T),
-    "#types"
-    + T
-    + (
-        "time string addr port addr port enum string interval count count string bool count "
-        "string count count count count table[string]"
-    ).replace(" ", T),
-]
-ZEEK_ROW_1 = (
-    "1258531221.486539 Pii6cUUq1v4 192.168.1.102 68 192.168.1.1 67 udp - 0.163820 301 300 "
-    "SF - 0 Dd 1 329 1 328 (empty)"
-).replace(" ", T)
-ZEEK_ROW_2 = (
-    "1258531680.237254 nkCxlvNN8pi 192.168.1.103 137 192.168.1.255 137 udp dns 3.780125 350 "
-    "0 S0 - 0 D 7 546 0 0 (empty)"
-).replace(" ", T)
+from tests.boundary_samples import ZEEK_HEADER, ZEEK_ROW_1, ZEEK_ROW_2, T  # noqa: E402
 
 
 def _reader() -> ZeekTSVReader:

@@ -16,8 +16,8 @@ import httpx
 import orjson
 import pytest
 
+from tests.boundary_samples import EVE_ALERT, EVE_FLOW, VPC_ACCEPT, VPC_HEADER, ZEEK_JSON, ZEEK_TSV
 from tests.web.conftest import INGEST, MAX_BODY, METRICS, Live
-from tests.web.samples import EVE_ALERT, EVE_FLOW, VPC_ACCEPT, VPC_HEADER, ZEEK_JSON, ZEEK_TSV
 
 EVENTS = "/api/v1/events"
 AUTH = {"Authorization": f"Bearer {INGEST}"}

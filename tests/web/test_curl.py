@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.boundary_samples import EVE_ALERT, EVE_FLOW, ZEEK_TSV
 from tests.web.conftest import INGEST, MAX_BODY, Live
-from tests.web.samples import EVE_ALERT, EVE_FLOW, ZEEK_TSV
 
 CURL = shutil.which("curl")
 pytestmark = pytest.mark.skipif(CURL is None, reason="the curl binary is not installed")

@@ -27,7 +27,7 @@ from mamori.web.ingest import (
     stamp,
     wants_gzip,
 )
-from tests.web.samples import (
+from tests.boundary_samples import (
     EVE_ALERT,
     EVE_FLOW,
     VPC_ACCEPT,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 from mamori.access.errors import AccessError
+from mamori.fsutil import open_private_sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens(
@@ -63,19 +63,9 @@ def now_text(now: dt.datetime | None = None) -> str:
 def connect(path: Path) -> sqlite3.Connection:
     """Open the access database, creating it (mode 0600, WAL) and its tables when absent."""
     try:
-        _create_private(path)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        return open_private_sqlite(path, SCHEMA)
     except (OSError, sqlite3.Error) as e:
         raise cannot_open(path, e) from e
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=5000")
-        conn.executescript(SCHEMA)
-    except sqlite3.Error as e:
-        conn.close()
-        raise cannot_open(path, e) from e
-    return conn
 
 
 @contextlib.contextmanager
@@ -96,12 +86,3 @@ def cannot_open(path: Path, e: Exception) -> AccessError:
         f"cannot use the access database {path}: {reason}",
         hint="check that the home is initialised, writable by this user, and the disk not full",
     )
-
-
-def _create_private(path: Path) -> None:
-    # Created empty with 0600 before SQLite touches it: SQLite would use 0644 (less the umask).
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        return
-    os.close(fd)

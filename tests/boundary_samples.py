@@ -1,4 +1,4 @@
-"""Boundary-log lines for the HTTP tests (the documented samples of tests/ingest)."""
+"""Boundary-log lines from the formats' documentation, shared by the parser, HTTP and service tests."""
 
 from __future__ import annotations
 
