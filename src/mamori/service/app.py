@@ -43,6 +43,7 @@ from mamori.service.metrics import Metrics
 from mamori.service.pipeline import Pipeline, worker_pool
 from mamori.service.sink import LedgerSink
 from mamori.service.syslog import StreamReceiver, TlsReceiver, UdpReceiver
+from mamori.service.udpdrops import kernel_drops
 from mamori.tlsutil import ensure_server_cert, server_context
 from mamori.web.app import WebContext, create_app
 from mamori.web.serve import serve_http
@@ -185,6 +186,9 @@ class Service:
             )
             self.parts.udp.append(transport)
             self._listening("syslog-udp", sock)
+            self.parts.tasks.append(
+                loop.create_task(self._watch_kernel_drops(os.fstat(sock.fileno()).st_ino))
+            )
         if sy.tcp:
             sock = _bind(sy.host, sy.port, socket.SOCK_STREAM, "syslog over TCP", "[syslog] port")
             tcp_pipe = pipeline("syslog-tcp")
@@ -257,6 +261,18 @@ class Service:
         listener = Listener(name, str(host), int(port))
         self.parts.listeners.append(listener)
         self.log.info("listening", receiver=name, address=listener.address)
+
+    async def _watch_kernel_drops(self, inode: int) -> None:
+        """Datagrams the kernel dropped (receive buffer full) count as losses too."""
+        last = kernel_drops(inode)
+        while not self.stop_event.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), 1.0)
+            now = kernel_drops(inode)
+            if now is not None and last is not None and now > last:
+                self.sink.note_drop("syslog-udp", "kernel", now - last)
+            if now is not None:
+                last = now
 
     async def _refresh_trust(self) -> None:
         """Trust certificates of devices registered while running (new handshakes)."""
