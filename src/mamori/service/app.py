@@ -33,6 +33,7 @@ from mamori.access.devices import DeviceRegistry
 from mamori.access.tokens import TokenVerifier
 from mamori.audit import audit_event
 from mamori.config import Config
+from mamori.errors import MamoriError
 from mamori.fsutil import write_atomic
 from mamori.home import Home
 from mamori.ingest.tail import run_tail
@@ -114,6 +115,7 @@ class Service:
         self._pool: Any = None
         self._ssl: ssl.SSLContext | None = None
         self._trusted: set[bytes] = set()
+        self._last_good_ssl: ssl.SSLContext | None = None
 
     # -- start --------------------------------------------------------------------------------
 
@@ -156,6 +158,7 @@ class Service:
                 extra_trusted=trusted,
                 require_client_cert=cfg.require_client_cert,
             )
+            self._last_good_ssl = self._ssl
         return self._ssl
 
     async def _start_receivers(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -205,7 +208,7 @@ class Service:
             self.parts.servers.append(server)
             self._listening("syslog-tcp", sock)
         if sy.tls:
-            ctx = self._tls_context()
+            self._tls_context()  # a bad certificate or key fails the start, not a connection
             sock = _bind(
                 sy.host, sy.tls_port, socket.SOCK_STREAM, "syslog over TLS", "[syslog] tls_port"
             )
@@ -221,7 +224,7 @@ class Service:
                 )
 
             server = await loop.create_server(
-                lambda: TlsReceiver(tls_receiver(), ctx, self.gate), sock=sock
+                lambda: TlsReceiver(tls_receiver(), self._tls_context(), self.gate), sock=sock
             )
             self.parts.servers.append(server)
             self._listening("syslog-tls", sock)
@@ -275,19 +278,28 @@ class Service:
                 last = now
 
     async def _refresh_trust(self) -> None:
-        """Trust certificates of devices registered while running (new handshakes)."""
+        """Follow the device registry: new handshakes use a TLS context rebuilt whenever the
+        devices change, so a device registered while running is trusted, and a revoked one is
+        refused at the handshake, within 5 s (a live context can gain anchors, never lose them)."""
+        generation = self.registry.generation
         while not self.stop_event.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), 5.0)
-            if self._ssl is None:
+            current = self.registry.generation
+            if current == generation:
                 continue
+            generation = current
             try:
-                for pem in self.registry.trusted_cert_pems():
-                    if pem not in self._trusted:
-                        self._ssl.load_verify_locations(cadata=pem.decode("ascii"))
-                        self._trusted.add(pem)
-            except (ssl.SSLError, ValueError, OSError) as e:
-                self.log.warning("could not load a device certificate", error=str(e))
+                self._ssl = None
+                self._tls_context()
+                self.log.info(
+                    "device registry changed: TLS trust rebuilt", devices_trusted=len(self._trusted)
+                )
+            except MamoriError as e:
+                self.log.error(
+                    "could not rebuild the TLS context; keeping the previous one", error=e.message
+                )
+                self._ssl = self._last_good_ssl
 
     async def _record_start(self) -> None:
         digest = config_digest(self.home)
