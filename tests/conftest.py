@@ -27,6 +27,19 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every home made in-process hashes the first admin's password: with the real Argon2id
+    parameters (64 MiB, 3 passes) that adds ~0.1 s to each of hundreds of tests. Tests of the
+    parameters themselves use tests/access/conftest.py's REAL_PARAMETERS; commands run as
+    subprocesses (`run()`) always use the real ones."""
+    from mamori.access import passwords
+
+    monkeypatch.setattr(
+        passwords, "PARAMETERS", passwords.Parameters(time_cost=1, memory_kib=1024, parallelism=1)
+    )
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
     """A freshly initialised home with a fixed origin."""

@@ -27,6 +27,11 @@ def test_every_command_is_in_the_reference() -> None:
         "mamori ledger export",
         "mamori ledger witness",
         "mamori ledger retention run",
+        "mamori up",
+        "mamori tokens add",
+        "mamori devices add",
+        "mamori users add",
+        "mamori users reset",
     ):
         assert f"## `{cmd}`" in text, cmd
 

@@ -8,7 +8,7 @@ HOME/                 0700
   index/search.db     the search index (derived; `mamori ledger reindex` rebuilds it)
   tls/server.crt      self-signed server certificate for syslog-TLS and HTTPS (0644)
   tls/server.key      its private key (0600)
-  access.db           API tokens (hashed) and the device registry (SQLite, 0600)
+  access.db           API tokens (hashed), devices, console accounts and sessions (SQLite, 0600)
   outbox.db           audit events from commands, waiting for the ledger writer (0600)
   spool/              the disk spool while the ledger's storage fails ([spool] path)
   run/listen.json     where a running `mamori up` listens (written at start)
@@ -21,7 +21,7 @@ import secrets
 import socket
 import stat
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -162,12 +162,32 @@ def default_origin() -> str:
     return f"{host}.local/mamori/{secrets.token_hex(4)}"
 
 
+@dataclass(frozen=True, slots=True)
+class Initialised:
+    """A new home and its first administrator."""
+
+    home: Home
+    admin: str
+    """The administrator's name."""
+    admin_password: str = field(repr=False)
+    """Its one-time password: shown once, changed at the first sign-in."""
+
+
 def init(path: str | Path | None, *, origin: str | None = None) -> Home:
-    """Create a new home: directory 0700, config, keys, ledger, self-signed TLS pair (tls/).
+    """:func:`initialise`, for callers that do not hand out the administrator's one-time
+    password (tests, benchmarks): `mamori users reset admin` gives it a new one."""
+    return initialise(path, origin=origin).home
+
+
+def initialise(path: str | Path | None, *, origin: str | None = None) -> Initialised:
+    """Create a new home: directory 0700, config, keys, ledger, self-signed TLS pair (tls/),
+    and the first administrator, `admin`, with a one-time password.
 
     Refuses to touch a directory that already holds anything.
     """
-    from mamori.ledger.note import Signer  # the ledger depends on home, not the reverse
+    # Imported here: these packages depend on home, not the reverse.
+    from mamori.access.users import FIRST_ADMIN, create_first_admin
+    from mamori.ledger.note import Signer
     from mamori.ledger.store import connect_writer
     from mamori.tlsutil import generate_self_signed
 
@@ -219,10 +239,11 @@ def init(path: str | Path | None, *, origin: str | None = None) -> Home:
         home.tls_dir.mkdir(mode=0o700)
         tls = config_mod.TlsConfig()
         generate_self_signed(home.path(tls.cert), home.path(tls.key))
+        password = create_first_admin(home)
         # The config is written last: its presence marks a complete home.
         write_private(home.config_path, text.encode("utf-8"))
     except OSError as e:
         raise HomeError(
             f"cannot write into {root}: {e.strerror}", hint="check free space and permissions"
         ) from e
-    return home
+    return Initialised(home, FIRST_ADMIN, password)

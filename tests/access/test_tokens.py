@@ -214,7 +214,7 @@ def test_verify_from_many_threads_while_tokens_change(home: Home) -> None:
 
 
 def test_scopes_are_the_documented_ones() -> None:
-    assert SCOPES == ("ingest", "metrics")
+    assert SCOPES == ("ingest", "metrics", "read")
     doc = (Path(__file__).resolve().parents[2] / "docs" / "access.md").read_text()
     for scope in SCOPES:
         assert f"`{scope}`" in doc

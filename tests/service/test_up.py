@@ -101,3 +101,21 @@ def test_commands_run_while_it_is_up_are_audited_through_the_outbox(tmp_path: Pa
     verified = next(e for e in events(home) if e["event"]["action"] == "ledger.verified")
     assert verified["event"]["outcome"] == "success"
     assert "mamori_" not in str(events(home)), "a token never reaches the ledger"
+
+
+def test_the_console_is_served_over_https_by_mamori_up(tmp_path: Path) -> None:
+    import ssl
+
+    import httpx
+
+    home = service_home(tmp_path / "h")
+    with running(home) as up:
+        ctx = ssl.create_default_context(cafile=str(home.root / "tls" / "server.crt"))
+        with httpx.Client(base_url=f"https://localhost:{up.ports['https']}", verify=ctx) as client:
+            landing = client.get("/")
+            signin = client.get("/signin")
+            search = client.get("/search")
+    assert landing.status_code == 200 and "mamori" in landing.text
+    assert "Content-Security-Policy" in landing.headers
+    assert signin.status_code == 200 and 'name="password"' in signin.text
+    assert search.status_code == 303 and search.headers["location"].startswith("/signin")

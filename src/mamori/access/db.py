@@ -1,4 +1,5 @@
-"""The access database, `HOME/access.db`: API tokens (hashed) and the device registry.
+"""The access database, `HOME/access.db`: API tokens (hashed), the device registry, console
+accounts and their sessions.
 
 One SQLite file in WAL mode, created with mode 0600 before SQLite opens it (SQLite gives its
 `-wal` and `-shm` files the database file's mode). Commands change it; a running service reads
@@ -39,6 +40,39 @@ CREATE TABLE IF NOT EXISTS devices(
 -- Two active devices with one certificate would make a match ambiguous.
 CREATE UNIQUE INDEX IF NOT EXISTS devices_active_fingerprint
     ON devices(fingerprint) WHERE revoked_at IS NULL AND fingerprint IS NOT NULL;
+-- A token's expiry; a token without a row never expires (those made before expiry existed,
+-- and those made with --no-expiry).
+CREATE TABLE IF NOT EXISTS token_expiry(
+    token_id INTEGER PRIMARY KEY REFERENCES tokens(id),
+    expires TEXT NOT NULL               -- RFC 3339, UTC
+);
+CREATE TABLE IF NOT EXISTS users(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    role TEXT NOT NULL,                 -- a mamori.access.roles.Role; anything else may nothing
+    password_hash TEXT NOT NULL,        -- Argon2id, PHC string format
+    must_change_password INTEGER NOT NULL,
+    password_changed TEXT NOT NULL,
+    totp_secret TEXT,                   -- base32; pending until totp_enabled
+    totp_enabled INTEGER NOT NULL DEFAULT 0,
+    last_totp_step INTEGER,             -- the last step accepted: replay protection
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    locked_until TEXT,
+    disabled_at TEXT,                   -- NULL while the account may sign in
+    created TEXT NOT NULL,
+    last_sign_in TEXT
+);
+CREATE TABLE IF NOT EXISTS sessions(
+    id INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,          -- SHA-256 of the session token, lowercase hex
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    stage TEXT NOT NULL,                -- full | setup
+    created TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    ended_at TEXT,
+    end_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_open_by_user ON sessions(user_id) WHERE ended_at IS NULL;
 """
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -58,6 +92,20 @@ def now_text(now: dt.datetime | None = None) -> str:
     """An RFC 3339 UTC time to the second, e.g. 2026-11-27T00:00:00Z."""
     t = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    """A time written by :func:`now_text`, back as an aware datetime; None stays None."""
+    return None if text is None else dt.datetime.fromisoformat(text)
+
+
+def utc_now(now: dt.datetime | None = None) -> dt.datetime:
+    """`now`, or the current time, in UTC; a naive time is refused (whose clock would it be?)."""
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise AccessError("a time without a zone was given", hint="pass an aware datetime (UTC)")
+    return now.astimezone(dt.UTC)
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -15,6 +15,7 @@ import typer
 
 from mamori import audit
 from mamori.access import (
+    DEFAULT_EXPIRY_DAYS,
     SCOPES,
     add_device,
     add_token,
@@ -28,7 +29,8 @@ from mamori.errors import MamoriError
 from mamori.home import Home, open_home
 
 tokens_app = typer.Typer(
-    help="API tokens for HTTPS: ingest (POST /api/v1/events) and metrics (GET /metrics).",
+    help="API tokens for HTTPS: ingest (POST /api/v1/events), metrics (GET /metrics), read "
+    "(the JSON API).",
     no_args_is_help=True,
 )
 devices_app = typer.Typer(
@@ -54,22 +56,38 @@ def _audit(home: Home, action: str, fields: Mapping[str, Any], done: str) -> Non
 def tokens_add(
     name: Annotated[str, typer.Argument(help="A name for the token, e.g. the sender's host.")],
     scope: Annotated[str, typer.Option(metavar="|".join(SCOPES), help="What the token may do.")],
+    expires_days: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help=f"Days until the token expires, 1 to 3650 [default: {DEFAULT_EXPIRY_DAYS}].",
+        ),
+    ] = None,
+    no_expiry: Annotated[
+        bool, typer.Option("--no-expiry", help="Make a token that never expires.")
+    ] = False,
     home: HomeOption = None,
 ) -> None:
-    """Create a token and print it, once: only its SHA-256 is kept."""
+    """Create a token and print it, once: only its SHA-256 is kept. It expires after 90 days
+    unless --expires-days or --no-expiry says otherwise."""
     h = open_home(home)
-    token = add_token(h, name, scope)
+    if no_expiry and expires_days is not None:
+        fail("give --expires-days N or --no-expiry, not both")
+    days = None if no_expiry else (DEFAULT_EXPIRY_DAYS if expires_days is None else expires_days)
+    token = add_token(h, name, scope, expires_days=days)
     sys.stdout.write(token + "\n")
     sys.stdout.flush()
+    (record,) = [r for r in list_tokens(h) if r.name == name]
+    until = "never expires" if record.expires is None else f"expires {record.expires}"
     sys.stderr.write(
-        f"token {name!r} (scope {scope}) created; it is not shown again: store it now\n"
+        f"token {name!r} (scope {scope}, {until}) created; it is not shown again: store it now\n"
     )
     _audit(h, "token.created", {"name": name, "scope": scope}, f"the token {name!r} was created")
 
 
 @tokens_app.command("list")
 def tokens_list(home: HomeOption = None, json_out: JsonOption = False) -> None:
-    """List the tokens: name, scope, created, revoked (never a token or its hash)."""
+    """List the tokens: name, scope, created, expiry, revoked (never a token or its hash)."""
     records = list_tokens(open_home(home))
     if json_out:
         print_json([r.as_json() for r in records])
@@ -77,9 +95,12 @@ def tokens_list(home: HomeOption = None, json_out: JsonOption = False) -> None:
     if not records:
         sys.stderr.write("no tokens; create one with `mamori tokens add NAME --scope ingest`\n")
         return
-    print(f"{'NAME':<24} {'SCOPE':<8} {'CREATED':<20} REVOKED")
+    print(f"{'NAME':<24} {'SCOPE':<8} {'CREATED':<20} {'EXPIRES':<20} REVOKED")
     for r in records:
-        print(f"{r.name:<24} {r.scope:<8} {r.created:<20} {r.revoked_at or '-'}")
+        expires = (
+            "never" if r.expires is None else r.expires + (" (expired)" if r.expired() else "")
+        )
+        print(f"{r.name:<24} {r.scope:<8} {r.created:<20} {expires:<20} {r.revoked_at or '-'}")
 
 
 @tokens_app.command("revoke")

@@ -12,6 +12,7 @@ from mamori import __version__
 from mamori.cli import access as access_cmds
 from mamori.cli import ledger as ledger_cmds
 from mamori.cli import service as service_cmds
+from mamori.cli import users as users_cmds
 from mamori.cli.common import HomeOption, fail, print_json
 from mamori.errors import MamoriError
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.add_typer(ledger_cmds.app, name="ledger")
 app.add_typer(access_cmds.tokens_app, name="tokens")
 app.add_typer(access_cmds.devices_app, name="devices")
+app.add_typer(users_cmds.app, name="users")
 app.command(name="up")(service_cmds.up)
 
 
@@ -56,23 +58,37 @@ def init(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Create a new home: directory, configuration, signing key and an empty ledger.
+    """Create a new home: directory, configuration, signing key, an empty ledger, and the
+    first administrator, `admin`, whose one-time password is printed once.
 
     Refuses to overwrite a directory that already holds anything.
     """
-    from mamori.home import init as init_home
+    from mamori.home import initialise
 
-    h = init_home(home, origin=origin)
+    done = initialise(home, origin=origin)
+    h = done.home
     cfg = h.config()
     if json_out:
         print_json(
-            {"home": str(h.root), "origin": cfg.ledger.origin, "public_key": h.public_key_text()}
+            {
+                "home": str(h.root),
+                "origin": cfg.ledger.origin,
+                "public_key": h.public_key_text(),
+                "admin": {"name": done.admin, "one_time_password": done.admin_password},
+            }
         )
         return
     print(f"initialised {h.root}")
     print(f"  origin      {cfg.ledger.origin}")
     print(f"  public key  {h.pub_path}  (give it to auditors and witnesses)")
     print(f"  config      {h.config_path}")
+    print(f"  admin       {done.admin}")
+    print(f"  password    {done.admin_password}  (one-time: shown only now)")
+    print(
+        f"sign in to the console as {done.admin} with this password: you will be asked to enrol\n"
+        "TOTP (scan the QR code with an authenticator app) and to choose a new password.\n"
+        f"lost it? `mamori users reset {done.admin}` prints a new one."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

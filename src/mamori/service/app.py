@@ -238,6 +238,7 @@ class Service:
                     source_check=lambda receiver, ip: self.gate.check(receiver, ip, None)[0],
                     metrics=self.metrics,
                     max_body_bytes=cfg.http.max_body_bytes,
+                    home=self.home,
                 )
             )
             self._listening("https", sock)

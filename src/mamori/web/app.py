@@ -1,10 +1,14 @@
-"""mamori's FastAPI application on the console port: event ingest, metrics, health.
+"""mamori's FastAPI application on the console port: event ingest, metrics, health, and the
+console's pages (:mod:`mamori.web.pages`), every answer with the security headers of
+:mod:`mamori.web.security`.
 
 ``POST /api/v1/events`` reads its body itself (streamed, capped, orjson; no pydantic per
 event) and answers only once the sink has made the batch durable. Every answer that is not a
 success is JSON ``{"error", "hint"}``: our refusals (:class:`~mamori.web.errors.HttpError`),
 Starlette's 404 and 405, and an unexpected exception (500, no details; one structured line on
-the ``mamori.web`` logger). See docs/http-api.md.
+the ``mamori.web`` logger). Outside ``/api/`` and ``/metrics``, a browser (``Accept:
+text/html``) gets those errors as a page in its language instead. See docs/http-api.md and
+docs/console.md.
 """
 
 from __future__ import annotations
@@ -24,9 +28,13 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mamori import __version__
+from mamori.access.sessions import SessionStore
+from mamori.home import Home
 from mamori.service.contracts import EventSink
 from mamori.service.errors import SinkRejected
 from mamori.service.metrics import Metrics
+from mamori.web.auth import Console
+from mamori.web.console import register_console
 from mamori.web.errors import HttpError
 from mamori.web.ingest import (
     BodyError,
@@ -48,6 +56,8 @@ from mamori.web.openapi import (
     HealthModel,
     openapi,
 )
+from mamori.web.pages import html_errors, internal_error_page, register_pages
+from mamori.web.security import SecurityHeaders
 
 __all__ = ["RECEIVER", "SCOPES", "TokenCheck", "WebContext", "create_app"]
 
@@ -89,6 +99,9 @@ class WebContext:
     """Counted here: events received and rejected, receiver "http"."""
     max_body_bytes: int
     """Largest request body, before and after gzip decoding (``[http] max_body_bytes``)."""
+    home: Home | None = None
+    """The home whose accounts, sessions and ledger the console serves; None: no console
+    (sign-in, dashboard, search and the read API are not registered)."""
 
 
 class JSONBody(Response):
@@ -201,10 +214,16 @@ def create_app(ctx: WebContext) -> FastAPI:
     async def get_health() -> Response:
         return JSONBody({"status": "ok"})
 
-    app.add_exception_handler(HttpError, _on_http_error)
-    app.add_exception_handler(StarletteHTTPException, _on_starlette_error)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    if ctx.home is not None:
+        # Before the pages: "/" is the dashboard for a signed-in person.
+        register_console(app, Console(ctx.home, SessionStore(ctx.home), ctx.tokens))
+    register_pages(app)
+    # Outside /api/ and /metrics a browser gets these as pages in its language.
+    app.add_exception_handler(HttpError, html_errors(_on_http_error))
+    app.add_exception_handler(StarletteHTTPException, html_errors(_on_starlette_error))
+    app.add_exception_handler(RequestValidationError, html_errors(_on_validation_error))
     app.add_middleware(_Guard)
+    app.add_middleware(SecurityHeaders)  # outermost: the guard's 500 gets the headers too
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -357,16 +376,13 @@ _INTERNAL: Final = orjson.dumps(
         "hint": "try again; if it persists, tell the administrator (the server log has the details)",
     }
 )
-_SECURITY_HEADERS: Final = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"cache-control", b"no-store"),
-]
 
 
 class _Guard:
-    """Outermost application middleware: security headers on every answer; an unexpected
-    exception becomes a JSON 500 without details and one structured log line (no traceback,
-    never the bearer token)."""
+    """Application middleware inside :class:`~mamori.web.security.SecurityHeaders`: an
+    unexpected exception becomes a 500 without details (JSON, or the error page for a
+    browser outside /api/) and one structured log line (no traceback, never the bearer
+    token)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -377,31 +393,35 @@ class _Guard:
             return
         started = False
 
-        async def send_with_headers(message: Message) -> None:
+        async def send_noting_start(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message = {**message, "headers": [*message.get("headers", ()), *_SECURITY_HEADERS]}
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive, send_noting_start)
         except Exception as e:
             _log_unexpected(scope, e)
             if started:
                 return  # half sent: the server closes the connection (no traceback logged)
+            page = internal_error_page(scope)
+            content_type, body = (
+                (b"application/json", _INTERNAL)
+                if page is None
+                else (b"text/html; charset=utf-8", page)
+            )
             await send(
                 {
                     "type": "http.response.start",
                     "status": 500,
                     "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(_INTERNAL)).encode()),
-                        *_SECURITY_HEADERS,
+                        (b"content-type", content_type),
+                        (b"content-length", str(len(body)).encode()),
                     ],
                 }
             )
-            await send({"type": "http.response.body", "body": _INTERNAL})
+            await send({"type": "http.response.body", "body": body})
 
 
 def _log_unexpected(scope: Scope, exc: Exception) -> None:

@@ -152,7 +152,7 @@ def openapi(app: FastAPI) -> dict[str, Any]:
             "bearer": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "An API token (`mamori tokens add NAME --scope ingest|metrics`).",
+                "description": "An API token (`mamori tokens add NAME --scope ingest|metrics|read`).",
             }
         }
         app.openapi_schema = schema
