@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import markupsafe
 import pyotp
 import pytest
 
@@ -536,3 +537,111 @@ def test_sign_in_goes_to_next_only_on_this_server(
         )
     assert r.status_code == 303
     assert r.headers["location"] == expected
+
+
+# --- search: field filters and the time range --------------------------------------------------
+
+FILTER_MARKER = "filter-marker-9c1e"
+
+
+def _filter_event(ts: str, host: str, user: str, action: str, outcome: str, ip: str) -> bytes:
+    return canonical(
+        {
+            "@timestamp": ts,
+            "event": {"action": action, "outcome": outcome},
+            "host": {"name": host},
+            "user": {"name": user},
+            "source": {"ip": ip},
+            "message": f"{FILTER_MARKER} {action}",
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def filtered(console: Console) -> list[int]:
+    """Three events for the field filters, their indices in order."""
+    with Sequencer(console.home) as seq:
+        first = seq.commit(
+            [
+                _filter_event(
+                    "2026-12-01T10:00:00Z",
+                    "web 02",
+                    'o\'brien "the admin"',
+                    "ログイン",
+                    "success",
+                    "10.1.2.3",
+                ),
+                _filter_event(
+                    "2026-12-02T10:00:00Z", "web 02", "田中", "ログイン", "failure", "192.0.2.9"
+                ),
+                _filter_event(
+                    "2026-12-03T10:00:00Z", "db-01", "田中", "sudo", "success", "10.1.9.9"
+                ),
+            ]
+        ).first
+    return [first, first + 1, first + 2]
+
+
+def _found(page: str) -> list[int]:
+    return [int(i) for i in re.findall(r'href="/events/(\d+)"', page)]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"host": "web 02"}, [1, 0]),
+        ({"user": 'o\'brien "the admin"'}, [0]),
+        ({"user": "田中"}, [2, 1]),
+        ({"action": "ログイン", "outcome": "failure"}, [1]),
+        ({"src": "10.1.0.0/16"}, [2, 0]),
+        ({"src": "192.0.2.9", "user": "田中"}, [1]),
+        ({"since": "2026-12-02", "until": "2026-12-03"}, [1]),
+        ({"until": "2026-12-02T10:00:00Z"}, [0]),
+        ({"host": 'web 02" OR host:"db-01'}, []),  # a value, never query syntax
+        ({"user": "田中) OR (x"}, []),
+    ],
+)
+def test_field_filters_and_the_time_range(
+    accounts: dict[Role, Account],
+    filtered: list[int],
+    params: dict[str, str],
+    expected: list[int],
+) -> None:
+    r = accounts[Role.AUDITOR].client.get("/search", params={"q": FILTER_MARKER, **params})
+    assert r.status_code == 200, r.text[:300]
+    assert _found(r.text) == [filtered[i] for i in expected]
+    for value in params.values():
+        assert f'value="{markupsafe.escape(value)}"' in r.text  # kept in the form, escaped
+
+
+def test_paging_keeps_the_filters(accounts: dict[Role, Account], filtered: list[int]) -> None:
+    c = accounts[Role.AUDITOR].client
+    params = {"q": FILTER_MARKER, "user": "田中", "until": "2026-12-04", "limit": "1"}
+    r = c.get("/search", params=params)
+    assert _found(r.text) == [filtered[2]]
+    link = re.search(r'<a rel="next" href="([^"]+)"', r.text)
+    assert link
+    older = c.get(html.unescape(link.group(1)))
+    assert older.status_code == 200
+    assert _found(older.text) == [filtered[1]]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"src": "not-an-address"},
+        {"src": "10.0.0.0/99"},
+        {"host": "web\x0001"},
+        {"user": "\x1b[31m"},
+        {"until": "tomorrow-ish"},
+        {"until": "2026-13-01"},
+        {"host": "h" * 201},
+        {"action": "   "},  # blank: no filter, not an error
+    ],
+)
+def test_hostile_filters_get_a_400_never_a_500(
+    accounts: dict[Role, Account], params: dict[str, str]
+) -> None:
+    r = accounts[Role.AUDITOR].client.get("/search", params={"q": FILTER_MARKER, **params})
+    blank = all(not v.strip() for v in params.values())
+    assert r.status_code == (200 if blank else 400), (params, r.text[:300])

@@ -23,6 +23,7 @@ from typing import Any, Final, Protocol
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -104,8 +105,10 @@ class WebContext:
     (sign-in, dashboard, search and the read API are not registered)."""
 
 
-class JSONBody(Response):
-    """A JSON answer serialised with orjson."""
+class JSONBody(JSONResponse):
+    """A JSON answer serialised with orjson. A JSONResponse subclass, so that the OpenAPI
+    schema of a route answering it is its model's (a plain Response subclass made FastAPI
+    add `"type": "string"` beside the model's `$ref`, which schemathesis rightly flagged)."""
 
     media_type = "application/json"
 
@@ -216,7 +219,16 @@ def create_app(ctx: WebContext) -> FastAPI:
 
     if ctx.home is not None:
         # Before the pages: "/" is the dashboard for a signed-in person.
-        register_console(app, Console(ctx.home, SessionStore(ctx.home), ctx.tokens))
+        register_console(
+            app,
+            Console(
+                ctx.home,
+                SessionStore(ctx.home),
+                ctx.tokens,
+                sink=ctx.sink,
+                metrics=ctx.metrics,
+            ),
+        )
     register_pages(app)
     # Outside /api/ and /metrics a browser gets these as pages in its language.
     app.add_exception_handler(HttpError, html_errors(_on_http_error))

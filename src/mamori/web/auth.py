@@ -64,6 +64,10 @@ class Console:
     sessions: SessionStore
     tokens: _Tokens
     """Checks bearer tokens (:class:`mamori.web.app.TokenCheck`)."""
+    sink: object | None = None
+    """The service's event sink, for the dashboard's spool state (None: not shown)."""
+    metrics: object | None = None
+    """The service's metrics (:class:`mamori.service.metrics.Metrics`), for the spool size."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import time
 from typing import Annotated, Any, Final
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -43,8 +44,17 @@ from mamori.web.auth import (
     setup_path,
 )
 from mamori.web.errors import HttpError
-from mamori.web.ledgerview import PAGE_MAX, event_view, run_search, since_us, status
+from mamori.web.ledgerview import (
+    FIELD_FILTERS,
+    PAGE_MAX,
+    event_view,
+    run_search,
+    since_us,
+    status,
+)
 from mamori.web.openapi import BEARER_HEADERS, ErrorModel
+from mamori.web.operations import register_operations
+from mamori.web.opsview import event_rate, open_alerts, spool_state
 from mamori.web.pages import error_page, landing_page, local_path, render
 
 __all__ = ["register_console"]
@@ -54,6 +64,7 @@ _NAME_MAX: Final = 64
 _PASSWORD_MAX: Final = 1024
 _QUERY_MAX: Final = 2000
 _DEFAULT_LIMIT: Final = 50
+_FILTER_MAX: Final = 200
 
 _API_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     400: {"model": ErrorModel, "description": "A parameter or the query cannot be understood."},
@@ -65,6 +76,12 @@ _API_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     403: {"model": ErrorModel, "description": "The role (or the token's scope) does not allow it."},
 }
 _API_SECURITY: Final = {"security": [{"bearer": ["read"]}]}
+
+SINCE_PATTERN = (
+    r"^(\d{1,9}[smhdw]|\d{4}-\d{2}-\d{2}"
+    r"([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?)?)?$"
+)
+"""What `since` may look like (the parser still checks the values: month 13 is a 400)."""
 
 
 def _source(request: Request) -> str | None:
@@ -106,6 +123,7 @@ def register_console(app: FastAPI, console: Console) -> None:
     ``/`` is the dashboard for a signed-in person)."""
     app.state.console = console
     app.add_exception_handler(Redirect, _on_redirect)
+    register_operations(app, console)
 
     # --- home: the dashboard, or the landing page for a visitor -----------------------------
 
@@ -116,15 +134,24 @@ def register_console(app: FastAPI, console: Console) -> None:
             return landing_page(request)
         if principal.stage is Stage.SETUP:
             return _see_other(setup_path(principal))
-        figures = None
+        figures = rate = alerts = spool = None
         if principal.allows(Permission.OPS_STATUS):
-            figures = (await asyncio.to_thread(status, console.home)).as_json(
-                time.time_ns() // 1000
-            )
+            now_us = time.time_ns() // 1000
+            try:
+                figures = (await asyncio.to_thread(status, console.home)).as_json(now_us)
+                rate = await asyncio.to_thread(event_rate, console.home, now_us)
+                alerts = await asyncio.to_thread(open_alerts, console.home, now_us)
+            except LedgerError:
+                return error_page(request, 503)
+            spool = spool_state(console.sink, console.metrics)
         return render(
             request,
             "dashboard.html",
             figures=figures,
+            rate=rate,
+            alerts=alerts,
+            spool=spool,
+            can_read=principal.allows(Permission.EVENTS_READ),
             can_search=principal.allows(Permission.EVENTS_SEARCH),
         )
 
@@ -294,32 +321,58 @@ def register_console(app: FastAPI, console: Console) -> None:
         principal: Annotated[Principal, Depends(require(Permission.EVENTS_SEARCH))],
         q: Annotated[str, Query(max_length=_QUERY_MAX)] = "",
         since: Annotated[str, Query(max_length=100)] = "",
+        until: Annotated[str, Query(max_length=100)] = "",
+        host: Annotated[str, Query(max_length=_FILTER_MAX)] = "",
+        user: Annotated[str, Query(max_length=_FILTER_MAX)] = "",
+        action: Annotated[str, Query(max_length=_FILTER_MAX)] = "",
+        outcome: Annotated[str, Query(max_length=_FILTER_MAX)] = "",
+        src: Annotated[str, Query(max_length=_FILTER_MAX)] = "",
         before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
         limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = _DEFAULT_LIMIT,
     ) -> Response:
+        given = {"host": host, "user": user, "action": action, "outcome": outcome, "src": src}
+        filters = [(field, given[param].strip()) for param, field in FIELD_FILTERS]
+        filters = [(field, value) for field, value in filters if value]
         problem: str | None = None
         page = None
+        since_value: int | None = None
+        until_value: int | None = None
         try:
-            since_value = since_us(since) if since else None
+            since_value = since_us(since) if since.strip() else None
         except QueryError:
             problem = "since"
-        else:
+        try:
+            until_value = since_us(until) if until.strip() else None
+        except QueryError:
+            problem = problem or "until"
+        if problem is None:
             try:
                 page = await asyncio.to_thread(
-                    run_search, console.home, q, since=since_value, before=before, limit=limit
+                    run_search,
+                    console.home,
+                    q,
+                    since=since_value,
+                    until=until_value,
+                    filters=filters,
+                    before=before,
+                    limit=limit,
                 )
             except QueryError:
                 problem = "query"
             except LedgerError:
                 problem = "unavailable"
+        kept = {"q": q, "since": since, "until": until, **given, "limit": str(limit)}
         return render(
             request,
             "search.html",
             status=200 if problem is None else 400,
             q=q,
             since=since,
+            until=until,
+            fields=given,
             limit=limit,
             page=page,
+            paging=urlencode({k: v for k, v in kept.items() if v}),
             problem=problem,
             can_read=principal.allows(Permission.EVENTS_READ),
             wide=True,
@@ -375,7 +428,9 @@ def register_console(app: FastAPI, console: Console) -> None:
         since: Annotated[
             str,
             Query(
-                max_length=100, description="Events at or after: RFC 3339, a date, or 15m/2h/7d."
+                max_length=100,
+                pattern=SINCE_PATTERN,
+                description="Events at or after: RFC 3339, a date, or 15m/2h/7d.",
             ),
         ] = "",
         before: Annotated[

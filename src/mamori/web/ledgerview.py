@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -18,10 +18,11 @@ from mamori.home import Home
 from mamori.ledger import merkle
 from mamori.ledger.proofs import prove_inclusion
 from mamori.ledger.search.index import MAX_LIMIT, SearchIndex
-from mamori.ledger.search.query import combine, parse, parse_time
+from mamori.ledger.search.query import combine, field_filter, parse, parse_time
 from mamori.ledger.store import Reader
 
 __all__ = [
+    "FIELD_FILTERS",
     "MAX_INDEX",
     "PAGE_MAX",
     "EventView",
@@ -41,6 +42,18 @@ PAGE_MAX: Final = min(500, MAX_LIMIT)
 """Most hits on one page of results."""
 MAX_INDEX: Final = 2**62
 """Indices at or above this are refused before they reach SQLite (whose integers stop at 2^63)."""
+
+
+FIELD_FILTERS: Final[tuple[tuple[str, str], ...]] = (
+    ("host", "host"),
+    ("user", "user"),
+    ("action", "action"),
+    ("outcome", "outcome"),
+    ("src", "src"),
+)
+"""The search page's field filters: (form parameter, field of the query language). Each is
+the same as `field:value` in a query (docs/search.md), built as a node from the value itself:
+the value never becomes query text, so quotes, spaces or operators in it are just characters."""
 
 
 def iso_us(us: int) -> str:
@@ -144,17 +157,20 @@ def run_search(
     since: int | None,
     before: int | None,
     limit: int,
+    until: int | None = None,
+    filters: Sequence[tuple[str, str]] = (),
 ) -> SearchPage:
-    """Events matching `query` (docs/search.md) at or after `since` (µs) and below index
-    `before`, newest first, at most `limit`. Raises QueryError for a query it cannot read."""
-    node = combine([parse(query)])
+    """Events matching `query` (docs/search.md) and every field filter (field, value), whose
+    time is at or after `since` and before `until` (µs), below index `before`, newest first,
+    at most `limit`. Raises QueryError for a query or filter value it cannot read."""
+    node = combine([parse(query), *(field_filter(name, value) for name, value in filters)])
     with Reader(home.ledger_db) as reader, SearchIndex.open(home.index_dir) as index:
         index.catch_up(reader)
         rows: list[Row] = []
         cursor = before
         while len(rows) < limit + 1:
             want = limit + 1 - len(rows)
-            ids = index.find(node, since_us=since, limit=want, before=cursor)
+            ids = index.find(node, since_us=since, until_us=until, limit=want, before=cursor)
             for idx in ids:
                 found = reader.entry(idx)
                 if found is None or found[1] is None:

@@ -39,8 +39,13 @@ class BadItemModel(BaseModel):
 
 
 class InvalidBatchModel(ErrorModel):
-    items: list[BadItemModel] = Field(description="The first 100 bad items, in order.")
-    bad_items: int = Field(description="How many items are bad in all.")
+    """A 400: bad items listed by position; a body that is wrong as a whole (empty, broken
+    gzip, cut short) has no items, only the error and hint."""
+
+    items: list[BadItemModel] = Field(
+        default_factory=list, description="The first 100 bad items, in order (when items are bad)."
+    )
+    bad_items: int = Field(default=0, description="How many items are bad in all.")
 
 
 class AcceptedModel(BaseModel):
@@ -101,13 +106,10 @@ EVENTS_OPENAPI: Final[dict[str, Any]] = {
             ),
             "schema": {"type": "string", "enum": list(BOUNDARY_FORMATS)},
         },
-        {
-            "name": "Content-Encoding",
-            "in": "header",
-            "required": False,
-            "schema": {"type": "string", "enum": ["gzip", "identity"]},
-        },
     ],
+    # Content-Encoding (gzip or identity) is described in the request body's description, not
+    # as a header parameter: it says how the body was transformed, which a parameter cannot
+    # (a client generating requests from the schema sent "gzip" over an uncompressed body).
     "security": [{"bearer": ["ingest"]}],
 }
 EVENTS_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {

@@ -76,6 +76,11 @@ class NavItem:
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/", N_("Home")),
     NavItem("/search", N_("Search"), "events.search"),
+    NavItem("/ledger", N_("Ledger"), "ledger.read"),
+    NavItem("/audit", N_("Audit trail"), "audit.read"),
+    NavItem("/admin/users", N_("Users"), "users.read"),
+    NavItem("/admin/devices", N_("Devices"), "devices.read"),
+    NavItem("/admin/tokens", N_("Tokens"), "tokens.read"),
     NavItem(DOCS_URL, N_("API documentation")),
 )
 """The navigation, in order. Later pages add their entry here; it appears once the page's
