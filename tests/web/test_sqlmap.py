@@ -16,6 +16,9 @@ from tests.service.svc import ingest_token, running, service_home
 SQLMAP = shutil.which("sqlmap")
 pytestmark = [
     pytest.mark.slow,
+    # Each sign-in attempt costs an Argon2id hash (about 0.1 s, at most 4 at once): sqlmap's
+    # thousands of requests take about 5 minutes alone, longer on a busy machine.
+    pytest.mark.timeout(1800),
     pytest.mark.skipif(SQLMAP is None, reason="sqlmap is not installed (apt-get install sqlmap)"),
 ]
 

@@ -10,6 +10,7 @@ import typer
 
 from mamori import __version__
 from mamori.cli import access as access_cmds
+from mamori.cli import detect as detect_cmds
 from mamori.cli import ledger as ledger_cmds
 from mamori.cli import service as service_cmds
 from mamori.cli import users as users_cmds
@@ -28,6 +29,7 @@ app.add_typer(ledger_cmds.app, name="ledger")
 app.add_typer(access_cmds.tokens_app, name="tokens")
 app.add_typer(access_cmds.devices_app, name="devices")
 app.add_typer(users_cmds.app, name="users")
+app.add_typer(detect_cmds.app, name="detect")
 app.command(name="up")(service_cmds.up)
 
 

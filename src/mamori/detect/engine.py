@@ -1,0 +1,180 @@
+"""Running compiled rules over events: the core of `mamori detect test` and the live engine.
+
+Takes values, does no I/O: rules in, events in, matches out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sigma.correlations import SigmaCorrelationRule
+from sigma.rule import SigmaRule
+
+from mamori.detect.compile import CompiledRule, compile_rule, flatten
+from mamori.detect.ecs import ECS_FIELDS
+from mamori.detect.errors import DetectError
+from mamori.detect.rules import LoadProblem, LoadResult
+
+
+@dataclass(frozen=True)
+class Match:
+    """A rule that matched, with the events (0-based positions in the input) that made it."""
+
+    rule: str
+    """The rule's Sigma id."""
+    events: tuple[int, ...]
+    """For a base rule, one event; for a correlation, every event that made it."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The form `mamori detect test` prints."""
+        return {"rule": self.rule, "events": list(self.events)}
+
+
+@dataclass
+class Engine:
+    """Compiled base rules. ``match_logsource``: apply each rule only to events its logsource's
+    ECS condition accepts (a rule whose logsource mamori cannot map then applies to none)."""
+
+    rules: Sequence[CompiledRule]
+    match_logsource: bool = False
+
+    def matching(self, event: Mapping[str, Any]) -> list[CompiledRule]:
+        """The rules one event matches."""
+        flat = flatten(event)
+        if self.match_logsource:
+            return [
+                r
+                for r in self.rules
+                if r.logsource is not None and r.logsource.test(flat) and r.match(flat)
+            ]
+        return [r for r in self.rules if r.match(flat)]
+
+    def run(self, events: Iterable[Mapping[str, Any]]) -> list[Match]:
+        """Every (rule, event) match, in event order then rule order."""
+        out: list[Match] = []
+        for i, ev in enumerate(events):
+            out.extend(Match(r.id, (i,)) for r in self.matching(ev))
+        return out
+
+
+@dataclass
+class Compiled:
+    """The outcome of compiling a load: an engine and the rules that could not be compiled."""
+
+    engine: Engine
+    correlations: list[SigmaCorrelationRule]
+    problems: list[LoadProblem] = field(default_factory=list)
+
+
+def build_engine(
+    loaded: LoadResult,
+    *,
+    fields: Mapping[str, str] = ECS_FIELDS,
+    match_logsource: bool = False,
+) -> Compiled:
+    """Compile every loaded base rule; a rule that does not compile becomes a problem (with
+    its file), and so, under ``match_logsource``, does one whose logsource mamori cannot map."""
+    compiled: list[CompiledRule] = []
+    problems = list(loaded.problems)
+    for rule in loaded.rules:
+        path = loaded.path_of(rule)
+        try:
+            c = compile_rule(rule, fields)
+        except DetectError as e:
+            problems.append(LoadProblem(path, f"{_rid(rule)}: {e.message}"))
+            continue
+        if match_logsource and c.logsource is None:
+            ls = rule.logsource
+            problems.append(
+                LoadProblem(
+                    path,
+                    f"{c.id}: logsource (product={ls.product}, category={ls.category}, "
+                    f"service={ls.service}) has no ECS mapping; the rule applies to no event",
+                )
+            )
+        compiled.append(c)
+    return Compiled(Engine(compiled, match_logsource), list(loaded.correlations), problems)
+
+
+def _rid(rule: SigmaRule) -> str:
+    return str(rule.id) if rule.id else rule.title
+
+
+def correlation_matches(
+    correlations: Sequence[SigmaCorrelationRule],
+    base: Sequence[CompiledRule],
+    events: Sequence[Mapping[str, Any]],
+) -> list[Match]:
+    """Correlation matches over the same events. The hook for the correlation engine
+    (src/mamori/detect/correlation.py, written separately); until it exposes
+    ``CorrelationEngine``, correlation rules are loaded but produce no matches."""
+    # Not wired yet: the correlation engine's interface is not settled. Wire it here.
+    return []
+
+
+@dataclass
+class TestRun:
+    """The outcome of :func:`detect_test`."""
+
+    __test__ = False  # not a pytest class
+
+    matches: list[Match]
+    problems: list[LoadProblem]
+    rules: int
+    """How many base rules were evaluated."""
+
+
+def read_events(lines: Iterable[bytes]) -> list[tuple[int, dict[str, Any]]]:
+    """JSON Lines → (0-based line number, event). Blank lines are skipped but counted; any
+    other line that is not a JSON object is an error naming its line."""
+    import orjson
+
+    out: list[tuple[int, dict[str, Any]]] = []
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            ev = orjson.loads(line)
+        except orjson.JSONDecodeError as e:
+            raise DetectError(
+                f"events line {n}: not JSON ({e})", hint="give one JSON object per line"
+            ) from e
+        if not isinstance(ev, dict):
+            raise DetectError(
+                f"events line {n}: not a JSON object", hint="give one JSON object per line"
+            )
+        out.append((n, ev))
+    return out
+
+
+def detect_test(
+    loaded: LoadResult,
+    events: Sequence[tuple[int, Mapping[str, Any]]],
+    *,
+    match_logsource: bool = False,
+    fields: Mapping[str, str] = ECS_FIELDS,
+) -> TestRun:
+    """`mamori detect test`: every rule over every event, offline. Matches carry the events'
+    line numbers. Correlation rules go to :func:`correlation_matches`; while no correlation
+    engine is wired, each is reported as a problem rather than silently ignored."""
+    built = build_engine(loaded, fields=fields, match_logsource=match_logsource)
+    engine = built.engine
+    matches: list[Match] = []
+    for line, ev in events:
+        matches.extend(Match(r.id, (line,)) for r in engine.matching(ev))
+    problems = list(built.problems)
+    if built.correlations:
+        corr = correlation_matches(built.correlations, engine.rules, [ev for _, ev in events])
+        if not corr:
+            problems.extend(
+                LoadProblem(
+                    loaded.path_of(c),
+                    f"{c.id or c.title}: correlation rules are not evaluated yet (no engine wired)",
+                )
+                for c in built.correlations
+            )
+        lines = [line for line, _ in events]
+        matches.extend(Match(m.rule, tuple(lines[i] for i in m.events)) for m in corr)
+    return TestRun(matches, problems, len(engine.rules))

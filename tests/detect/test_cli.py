@@ -1,0 +1,89 @@
+"""`mamori detect test`, run as a user runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from tests.conftest import run
+
+RULES = """title: curl to shell
+id: 11111111-1111-1111-1111-111111111111
+logsource: {product: linux, service: sshd}
+detection:
+  sel:
+    Image|endswith: /bash
+    CommandLine|contains|all: [curl, '|sh']
+  filter:
+    User: root
+  condition: sel and not filter
+"""
+BAD = """title: bad
+id: 22222222-2222-2222-2222-222222222222
+logsource: {product: linux}
+detection:
+  sel: {a|re: '('}
+  condition: sel
+"""
+EVENTS = [
+    {"process": {"executable": "/bin/bash", "command_line": "CURL x |sh"}, "user": {"name": "b"}},
+    None,  # a blank line still counts
+    {"process.executable": "/bin/bash", "process.command_line": "curl|sh", "user.name": "root"},
+    {
+        "process": {"executable": "/bin/bash", "command_line": "curl|sh", "name": "sshd"},
+        "log": {"syslog": {"appname": "sshd"}},
+    },
+]
+
+
+def write(tmp_path: Path, rules: str) -> tuple[Path, Path]:
+    r = tmp_path / "rules.yml"
+    r.write_text(rules)
+    e = tmp_path / "events.jsonl"
+    e.write_bytes(b"".join(orjson.dumps(x) + b"\n" if x else b"\n" for x in EVENTS))
+    return r, e
+
+
+def lines(out: bytes) -> list[object]:
+    return [orjson.loads(x) for x in out.splitlines()]
+
+
+def test_matches_are_printed_with_line_numbers(tmp_path: Path) -> None:
+    r, e = write(tmp_path, RULES)
+    p = run(["detect", "test", "--rules", str(r), "--events", str(e), "--json"])
+    assert p.returncode == 0, p.stderr
+    rid = "11111111-1111-1111-1111-111111111111"
+    assert lines(p.stdout) == [{"rule": rid, "events": [0]}, {"rule": rid, "events": [3]}]
+
+
+def test_match_logsource(tmp_path: Path) -> None:
+    r, e = write(tmp_path, RULES)
+    p = run(["detect", "test", "--rules", str(r), "--events", str(e), "--match-logsource"])
+    assert p.returncode == 0, p.stderr
+    assert [m["events"] for m in lines(p.stdout)] == [[3]]  # type: ignore[index]
+
+
+def test_bad_rule_is_reported_and_others_still_run(tmp_path: Path) -> None:
+    r, e = write(tmp_path, RULES + "---\n" + BAD)
+    p = run(["detect", "test", "--rules", str(r), "--events", str(e)])
+    assert p.returncode == 1
+    assert len(lines(p.stdout)) == 2
+    err = p.stderr.decode()
+    assert f"{r}: 22222222-2222-2222-2222-222222222222" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_no_rule_at_all_is_an_error(tmp_path: Path) -> None:
+    _, e = write(tmp_path, RULES)
+    p = run(["detect", "test", "--rules", str(tmp_path / "nope"), "--events", str(e)])
+    assert p.returncode == 2
+    assert b"no rule could be loaded" in p.stderr
+
+
+def test_bad_events_line_is_an_error(tmp_path: Path) -> None:
+    r, e = write(tmp_path, RULES)
+    e.write_text('{"a": 1}\n[1]\n')
+    p = run(["detect", "test", "--rules", str(r), "--events", str(e)])
+    assert p.returncode == 2
+    assert b"events line 1: not a JSON object" in p.stderr
