@@ -87,3 +87,53 @@ def test_bad_events_line_is_an_error(tmp_path: Path) -> None:
     p = run(["detect", "test", "--rules", str(r), "--events", str(e)])
     assert p.returncode == 2
     assert b"events line 1: not a JSON object" in p.stderr
+
+
+CORRELATION_RULES = """title: failed ssh password
+id: 33333333-3333-3333-3333-333333333333
+name: ssh_failed_password
+logsource: {product: linux, service: sshd}
+detection:
+  sel:
+    event.action: ssh_login
+    event.outcome: failure
+  condition: sel
+---
+title: many failed ssh passwords from one address
+id: 44444444-4444-4444-4444-444444444444
+correlation:
+  type: event_count
+  rules: [ssh_failed_password]
+  group-by: [source.ip]
+  timespan: 5m
+  condition: {gte: 3}
+  generate: false
+"""
+
+
+def _failure(ip: str, t: str) -> dict[str, object]:
+    return {
+        "@timestamp": f"2026-11-27T10:{t}Z",
+        "event": {"action": "ssh_login", "outcome": "failure"},
+        "source": {"ip": ip},
+    }
+
+
+def test_a_correlation_rule_fires_with_every_event_that_made_it(tmp_path: Path) -> None:
+    """Correlations are evaluated by `detect test` (they were reported "not evaluated" before
+    the correlation engine was wired); generate: false keeps the base rule's own matches out."""
+    rules = tmp_path / "rules.yml"
+    rules.write_text(CORRELATION_RULES)
+    events = [
+        _failure("192.0.2.1", "00:00"),
+        _failure("198.51.100.9", "00:30"),  # another group
+        _failure("192.0.2.1", "01:00"),
+        _failure("192.0.2.1", "04:59"),  # third within 5 minutes of the first: fires
+        _failure("192.0.2.1", "20:00"),  # alone, much later
+    ]
+    src = tmp_path / "events.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    proc = run(["detect", "test", "--rules", str(rules), "--events", str(src)])
+    assert proc.returncode == 0, proc.stderr
+    out = [orjson.loads(line) for line in proc.stdout.splitlines()]
+    assert out == [{"rule": "44444444-4444-4444-4444-444444444444", "events": [0, 2, 3]}]

@@ -104,14 +104,79 @@ def _rid(rule: SigmaRule) -> str:
 
 def correlation_matches(
     correlations: Sequence[SigmaCorrelationRule],
-    base: Sequence[CompiledRule],
-    events: Sequence[Mapping[str, Any]],
-) -> list[Match]:
-    """Correlation matches over the same events. The hook for the correlation engine
-    (src/mamori/detect/correlation.py, written separately); until it exposes
-    ``CorrelationEngine``, correlation rules are loaded but produce no matches."""
-    # Not wired yet: the correlation engine's interface is not settled. Wire it here.
-    return []
+    matched: Sequence[tuple[int, Mapping[str, Any], Sequence[CompiledRule]]],
+    *,
+    fields: Mapping[str, str] = ECS_FIELDS,
+) -> tuple[list[Match], list[tuple[SigmaCorrelationRule, str]], set[str]]:
+    """Correlation matches over events already run through the base rules.
+
+    `matched` holds, per event in input order, its id (line number), the event and the base
+    rules it matched. Events are fed in that order with their ``@timestamp``; an event without
+    a readable one cannot take part in a time window and is left out of correlations (the
+    caller reports how many). Group-by and aliased fields may be written with Sigma names: they
+    are looked up through the same ECS mapping as the rules. Returns the matches, the
+    correlations that could not be used (with why), and the base rules that only feed
+    correlations with ``generate: false`` (their own matches are not alerts).
+    """
+    from mamori.detect.correlation import BaseMatch, CorrelationEngine, CorrelationSpec
+
+    specs: list[CorrelationSpec] = []
+    refused: list[tuple[SigmaCorrelationRule, str]] = []
+    for c in correlations:
+        try:
+            specs.append(CorrelationSpec.from_sigma(c))
+        except DetectError as e:
+            refused.append((c, e.message))
+    if not specs:
+        return [], refused, set()
+    try:
+        engine = CorrelationEngine(specs)
+    except DetectError as e:
+        return [], [(c, e.message) for c in correlations], set()
+    out: list[Match] = []
+
+    def take(fired: Sequence[Any]) -> None:
+        out.extend(Match(m.rule, tuple(m.event_ids)) for m in fired if m.standalone)
+
+    quiet: set[str] = set()
+    for event_id, event, rules in matched:
+        if not rules:
+            continue
+        when = event_time(event)
+        if when is None:
+            continue
+        flat = flatten(event)
+        view = dict(flat)
+        for sigma_name, ecs_path in fields.items():
+            if ecs_path in flat and sigma_name not in view:
+                view[sigma_name] = flat[ecs_path]
+        for r in rules:
+            name = r.rule.name if r.rule.name else None
+            take(engine.feed(BaseMatch(r.id, when, event_id, view, rule_name=name)))
+            if not engine.is_standalone(r.id) or (name and not engine.is_standalone(name)):
+                quiet.add(r.id)
+    take(engine.flush())
+    return out, refused, quiet
+
+
+def event_time(event: Mapping[str, Any]) -> float | None:
+    """An event's ``@timestamp`` (RFC 3339) as seconds since the epoch; None when absent or
+    unreadable (a time without a zone is read as UTC)."""
+    import datetime as dt
+
+    raw = event.get("@timestamp")
+    if not isinstance(raw, str) or not raw:
+        return None
+    text = raw.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
 
 
 @dataclass
@@ -161,20 +226,26 @@ def detect_test(
     engine is wired, each is reported as a problem rather than silently ignored."""
     built = build_engine(loaded, fields=fields, match_logsource=match_logsource)
     engine = built.engine
-    matches: list[Match] = []
-    for line, ev in events:
-        matches.extend(Match(r.id, (line,)) for r in engine.matching(ev))
+    per_event = [(line, ev, engine.matching(ev)) for line, ev in events]
     problems = list(built.problems)
+    corr: list[Match] = []
+    quiet: set[str] = set()
     if built.correlations:
-        corr = correlation_matches(built.correlations, engine.rules, [ev for _, ev in events])
-        if not corr:
-            problems.extend(
+        corr, refused, quiet = correlation_matches(built.correlations, per_event, fields=fields)
+        problems.extend(
+            LoadProblem(loaded.path_of(c), f"{c.id or c.title}: {why}") for c, why in refused
+        )
+        untimed = sum(1 for _l, ev, rules in per_event if rules and event_time(ev) is None)
+        if untimed:
+            problems.append(
                 LoadProblem(
-                    loaded.path_of(c),
-                    f"{c.id or c.title}: correlation rules are not evaluated yet (no engine wired)",
+                    "(events)",
+                    f"{untimed} matching event(s) have no readable @timestamp and took no part "
+                    "in correlations",
                 )
-                for c in built.correlations
             )
-        lines = [line for line, _ in events]
-        matches.extend(Match(m.rule, tuple(lines[i] for i in m.events)) for m in corr)
+    matches = [
+        Match(r.id, (line,)) for line, _ev, rules in per_event for r in rules if r.id not in quiet
+    ]
+    matches.extend(corr)
     return TestRun(matches, problems, len(engine.rules))
