@@ -119,6 +119,17 @@ queue_events = 65536
 # Processes normalising messages to ECS: 0 picks one per CPU.
 workers = 0
 
+[calendar]
+# The business calendar of detection rules about "outside business hours" (DB-3): the zone,
+# the hours on Monday to Friday, the year-end closure (first and last day, inclusive; [] for
+# none), and days to add as holidays or as working days. Japanese public holidays (incl.
+# substitute and citizens' holidays) come from the `holidays` package.
+timezone = "Asia/Tokyo"
+business_hours = ["09:00", "18:00"]
+year_end_closure = ["12-29", "01-03"]
+extra_holidays = []        # e.g. ["2026-08-14"]
+extra_workdays = []
+
 # Files to follow, through rotation and truncation; the position is kept in the ledger, so a
 # restart neither loses nor repeats a line. One [[tail]] table per file, e.g.:
 # [[tail]]
@@ -216,6 +227,17 @@ class IngestConfig:
     workers: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class CalendarConfig:
+    """The `[calendar]` section (checked here; mamori.detect.calendar builds the calendar)."""
+
+    timezone: str = "Asia/Tokyo"
+    business_hours: tuple[dt.time, dt.time] = (dt.time(9, 0), dt.time(18, 0))
+    year_end_closure: tuple[tuple[int, int], tuple[int, int]] | None = ((12, 29), (1, 3))
+    extra_holidays: tuple[dt.date, ...] = ()
+    extra_workdays: tuple[dt.date, ...] = ()
+
+
 TAIL_FORMATS = ("syslog", "json", "zeek", "suricata", "vpcflow", "text")
 
 
@@ -241,6 +263,7 @@ class Config:
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     tail: tuple[TailConfig, ...] = ()
+    calendar: CalendarConfig = field(default_factory=CalendarConfig)
 
 
 def render(origin: str) -> str:
@@ -279,6 +302,7 @@ def parse(raw: dict[str, Any], *, where: str = "config") -> Config:
         "spool",
         "ingest",
         "tail",
+        "calendar",
     }
     for key in raw:
         if key not in known:
@@ -347,6 +371,78 @@ def parse(raw: dict[str, Any], *, where: str = "config") -> Config:
         spool=_spool(_section(raw, "spool", where), where),
         ingest=_ingest(_section(raw, "ingest", where), where),
         tail=_tails(raw.get("tail", []), where),
+        calendar=_calendar(_section(raw, "calendar", where), where),
+    )
+
+
+def _calendar(sec: dict[str, Any], where: str) -> CalendarConfig:
+    d = CalendarConfig()
+    _no_extra(sec, "calendar", set(CalendarConfig.__slots__), where)
+    tz = _str(sec, "calendar", "timezone", d.timezone, where)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ConfigError(
+            f"{where}: [calendar] timezone {tz!r} is not a known time zone",
+            hint='use an IANA name such as "Asia/Tokyo"',
+        ) from e
+    hours_raw = sec.get("business_hours", ["09:00", "18:00"])
+    hours: list[dt.time] = []
+    if isinstance(hours_raw, list) and len(hours_raw) == 2:
+        for h in hours_raw:
+            try:
+                hours.append(dt.time.fromisoformat(h) if isinstance(h, str) else h)
+            except ValueError:
+                break
+    if len(hours) != 2 or not all(isinstance(h, dt.time) for h in hours) or hours[0] >= hours[1]:
+        raise ConfigError(
+            f"{where}: [calendar] business_hours = {hours_raw!r} is not a start and an end time",
+            hint='write it as ["09:00", "18:00"] (start before end)',
+        )
+    closure_raw = sec.get("year_end_closure", ["12-29", "01-03"])
+    closure: tuple[tuple[int, int], tuple[int, int]] | None = None
+    if closure_raw != []:
+        days: list[tuple[int, int]] = []
+        if isinstance(closure_raw, list) and len(closure_raw) == 2:
+            for text in closure_raw:
+                try:
+                    month, day = (int(x) for x in str(text).split("-"))
+                    dt.date(2024, month, day)  # a leap year: 02-29 is a day
+                except ValueError:
+                    break
+                days.append((month, day))
+        if len(days) != 2:
+            raise ConfigError(
+                f"{where}: [calendar] year_end_closure = {closure_raw!r} is not two month-days",
+                hint='write it as ["12-29", "01-03"], or [] for no closure',
+            )
+        closure = (days[0], days[1])
+    return CalendarConfig(
+        timezone=tz,
+        business_hours=(hours[0], hours[1]),
+        year_end_closure=closure,
+        extra_holidays=_dates(sec, "extra_holidays", where),
+        extra_workdays=_dates(sec, "extra_workdays", where),
+    )
+
+
+def _dates(sec: dict[str, Any], key: str, where: str) -> tuple[dt.date, ...]:
+    raw = sec.get(key, [])
+    out: list[dt.date] = []
+    if isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, dt.date) and not isinstance(item, dt.datetime):
+                out.append(item)
+                continue
+            try:
+                out.append(dt.date.fromisoformat(str(item)))
+            except ValueError:
+                break
+        else:
+            return tuple(out)
+    raise ConfigError(
+        f"{where}: [calendar] {key} = {raw!r} is not a list of dates",
+        hint='write it as ["2026-08-14", "2026-08-17"]',
     )
 
 

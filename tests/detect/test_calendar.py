@@ -144,3 +144,48 @@ def test_every_reason_has_a_verdict(reason: Reason) -> None:
     verdict = Classification(at("2026-06-10"), reason, "x" if reason is Reason.HOLIDAY else None)
     assert verdict.business is (reason is Reason.BUSINESS_HOURS)
     assert verdict.text
+
+
+def test_the_calendar_is_built_from_mamori_toml() -> None:
+    """[calendar] of the config: an extra holiday (Obon closure) and shorter hours apply."""
+    import tomllib
+
+    from mamori import config as config_mod
+    from mamori.detect.calendar import from_config
+
+    text = (
+        config_mod.render("t.example/m")
+        .replace('business_hours = ["09:00", "18:00"]', 'business_hours = ["08:30", "17:15"]')
+        .replace("extra_holidays = []", 'extra_holidays = ["2026-08-14"]')
+    )
+    cal = from_config(config_mod.parse(tomllib.loads(text)).calendar)
+    tokyo = ZoneInfo("Asia/Tokyo")
+    assert cal.is_business_time(dt.datetime(2026, 8, 13, 8, 30, tzinfo=tokyo))
+    assert not cal.is_business_time(dt.datetime(2026, 8, 13, 17, 15, tzinfo=tokyo))
+    assert not cal.is_business_time(dt.datetime(2026, 8, 14, 10, 0, tzinfo=tokyo))
+    assert not cal.is_business_time(dt.datetime(2026, 12, 30, 10, 0, tzinfo=tokyo))
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('business_hours = ["18:00", "09:00"]', "business_hours"),
+        ('business_hours = ["9am"]', "business_hours"),
+        ('year_end_closure = ["12-32", "01-03"]', "year_end_closure"),
+        ('extra_holidays = ["someday"]', "extra_holidays"),
+        ('timezone = "Mars/Olympus"', "timezone"),
+    ],
+)
+def test_a_wrong_calendar_setting_is_named(line: str, key: str) -> None:
+    import tomllib
+
+    from mamori import config as config_mod
+
+    text = config_mod.render("t.example/m")
+    name = line.split(" = ")[0]
+    head, calendar = text.split("\n[calendar]\n", 1)
+    body, rest = calendar.split("\n\n", 1)
+    body = "\n".join(line if ln.startswith(name + " = ") else ln for ln in body.splitlines())
+    bad = f"{head}\n[calendar]\n{body}\n\n{rest}"
+    with pytest.raises(config_mod.ConfigError, match=rf"\[calendar\] {key}"):
+        config_mod.parse(tomllib.loads(bad))

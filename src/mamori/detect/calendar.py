@@ -29,6 +29,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from holidays.countries.japan import Japan
 
+from mamori.config import CalendarConfig
+
 Hours = tuple[dt.time, dt.time]
 """Opening time (inclusive) and closing time (exclusive) of one day."""
 
@@ -219,3 +221,14 @@ def _check_month_day(month: int, day: int) -> None:
         dt.date(2000, month, day)  # a leap year, so 29 February is allowed
     except (TypeError, ValueError) as e:
         raise ValueError(f"year-end closure day {month}-{day} does not exist") from e
+
+
+def from_config(cfg: CalendarConfig) -> BusinessCalendar:
+    """The calendar `[calendar]` of mamori.toml describes (already checked by the config)."""
+    return BusinessCalendar(
+        timezone=cfg.timezone,
+        hours=cfg.business_hours,
+        year_end=cfg.year_end_closure,
+        extra_holidays=cfg.extra_holidays,
+        extra_workdays=cfg.extra_workdays,
+    )
