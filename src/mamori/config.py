@@ -15,15 +15,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mamori.errors import MamoriError
+from mamori.alerts import settings as alerts_settings
+from mamori.configcheck import ConfigError
+from mamori.configcheck import boolean as _bool
+from mamori.configcheck import integer as _int
+from mamori.configcheck import no_extra as _no_extra
+from mamori.configcheck import section as _section
+from mamori.configcheck import string as _str
+from mamori.detect import settings as detect_settings
+from mamori.incidents import settings as incidents_settings
+from mamori.notify import settings as notify_settings
 
 CONFIG_NAME = "mamori.toml"
 MIN_RETENTION_DAYS = 365
 """CLD-6: access trails are kept at least one year, whatever the configuration says."""
-
-
-class ConfigError(MamoriError):
-    """The configuration file is missing, unreadable or holds a wrong value."""
 
 
 TEMPLATE = """\
@@ -136,6 +141,12 @@ extra_workdays = []
 # path = "/var/log/auth.log"
 # format = "syslog"        # syslog | json | zeek | suricata | vpcflow | text
 """
+TEMPLATE += (
+    detect_settings.TEMPLATE
+    + alerts_settings.TEMPLATE
+    + notify_settings.TEMPLATE
+    + incidents_settings.TEMPLATE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,13 +275,19 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     tail: tuple[TailConfig, ...] = ()
     calendar: CalendarConfig = field(default_factory=CalendarConfig)
+    detect: detect_settings.DetectConfig = field(default_factory=detect_settings.DetectConfig)
+    alerts: alerts_settings.AlertsConfig = field(default_factory=alerts_settings.AlertsConfig)
+    notify: notify_settings.NotifyConfig = field(default_factory=notify_settings.NotifyConfig)
+    incidents: incidents_settings.IncidentsConfig = field(
+        default_factory=incidents_settings.IncidentsConfig
+    )
 
 
 def render(origin: str) -> str:
     """The config file text for a new home."""
     if '"' in origin or "\\" in origin or "\n" in origin:
         raise ConfigError(f"the origin {origin!r} contains a quote, backslash or newline")
-    return TEMPLATE.format(origin=origin)
+    return TEMPLATE.replace("{origin}", origin, 1)
 
 
 def load(path: Path) -> Config:
@@ -303,6 +320,10 @@ def parse(raw: dict[str, Any], *, where: str = "config") -> Config:
         "ingest",
         "tail",
         "calendar",
+        *detect_settings.SECTIONS,
+        *alerts_settings.SECTIONS,
+        *notify_settings.SECTIONS,
+        *incidents_settings.SECTIONS,
     }
     for key in raw:
         if key not in known:
@@ -372,6 +393,10 @@ def parse(raw: dict[str, Any], *, where: str = "config") -> Config:
         ingest=_ingest(_section(raw, "ingest", where), where),
         tail=_tails(raw.get("tail", []), where),
         calendar=_calendar(_section(raw, "calendar", where), where),
+        detect=detect_settings.parse(raw, where),
+        alerts=alerts_settings.parse(raw, where),
+        notify=notify_settings.parse(raw, where),
+        incidents=incidents_settings.parse(raw, where),
     )
 
 
@@ -578,49 +603,3 @@ def _host(sec: dict[str, Any], name: str, where: str) -> str:
             hint='use "127.0.0.1" (this machine only), "0.0.0.0" or "::" (every network)',
         ) from e
     return host
-
-
-def _str(sec: dict[str, Any], name: str, key: str, default: str, where: str) -> str:
-    value = sec.get(key, default)
-    if not isinstance(value, str):
-        raise ConfigError(
-            f"{where}: [{name}] {key} must be a string", hint=f'e.g. {key} = "{default}"'
-        )
-    return value
-
-
-def _bool(sec: dict[str, Any], name: str, key: str, default: bool, where: str) -> bool:
-    value = sec.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(
-            f"{where}: [{name}] {key} must be true or false",
-            hint=f"e.g. {key} = {str(default).lower()}",
-        )
-    return value
-
-
-def _section(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
-    sec = raw.get(name, {})
-    if not isinstance(sec, dict):
-        raise ConfigError(f"{where}: [{name}] must be a table")
-    return sec
-
-
-def _no_extra(sec: dict[str, Any], name: str, allowed: set[str], where: str) -> None:
-    for key in sec:
-        if key not in allowed:
-            raise ConfigError(
-                f"{where}: unknown key {key!r} in [{name}]", hint=f"use one of {sorted(allowed)}"
-            )
-
-
-def _int(
-    sec: dict[str, Any], name: str, key: str, default: int, lo: int, hi: int, where: str
-) -> int:
-    value = sec.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(
-            f"{where}: [{name}] {key} = {value!r} is out of range",
-            hint=f"use a whole number from {lo} to {hi} (default {default})",
-        )
-    return value

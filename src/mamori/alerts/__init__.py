@@ -1,0 +1,1 @@
+"""Alerts: detections deduplicated, suppressed against floods, acknowledged and escalated."""
