@@ -70,7 +70,11 @@ def test_auditor_reads_everything_verifies_exports_and_changes_nothing() -> None
 def test_agency_and_csirt() -> None:
     assert {P.REPORTS_READ, P.EVENTS_SEARCH} <= ROLES[Role.AGENCY]
     assert {P.INCIDENTS_MANAGE, P.EVENTS_SEARCH} <= ROLES[Role.CSIRT]
-    assert [r for r in Role if allowed(r, P.INCIDENTS_MANAGE)] == [Role.CSIRT]
+    # FLT-1/FLT-4: the contractor's operators run incidents with the agency's CSIRT.
+    assert [r for r in Role if allowed(r, P.INCIDENTS_MANAGE)] == [Role.OPERATOR, Role.CSIRT]
+    # OPS-1: the agency files service-desk requests; the operators answer them.
+    assert [r for r in Role if allowed(r, P.TICKETS_MANAGE)] == [Role.OPERATOR, Role.AGENCY]
+    assert [r for r in Role if allowed(r, P.ALERTS_MANAGE)] == [Role.OPERATOR]
     for role in (Role.AGENCY, Role.CSIRT, Role.OPERATOR):
         assert not allowed(role, P.USERS_MANAGE) and not allowed(role, P.LEDGER_EXPORT)
 

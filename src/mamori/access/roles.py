@@ -43,8 +43,12 @@ class Permission(StrEnum):
     LEDGER_EXPORT = "ledger.export"
     AUDIT_READ = "audit.read"
     REPORTS_READ = "reports.read"
+    ALERTS_READ = "alerts.read"
+    ALERTS_MANAGE = "alerts.manage"
     INCIDENTS_READ = "incidents.read"
     INCIDENTS_MANAGE = "incidents.manage"
+    TICKETS_READ = "tickets.read"
+    TICKETS_MANAGE = "tickets.manage"
     DEVICES_READ = "devices.read"
     DEVICES_MANAGE = "devices.manage"
     TOKENS_READ = "tokens.read"
@@ -67,8 +71,12 @@ DESCRIPTIONS: Final[Mapping[Permission, str]] = {
     P.LEDGER_EXPORT: "export evidence: events with their proofs and checkpoints",
     P.AUDIT_READ: "the audit trail of mamori's own actions (sign-ins, changes)",
     P.REPORTS_READ: "compliance reports",
-    P.INCIDENTS_READ: "incidents and their timelines",
-    P.INCIDENTS_MANAGE: "open, update and close incidents",
+    P.ALERTS_READ: "alerts raised by detection rules, with their events",
+    P.ALERTS_MANAGE: "acknowledge and close alerts",
+    P.INCIDENTS_READ: "incidents, their timelines, reviews and CSIRT messages",
+    P.INCIDENTS_MANAGE: "open incidents, take them through the FLT-1 stages, report to the CSIRT",
+    P.TICKETS_READ: "service-desk tickets",
+    P.TICKETS_MANAGE: "open, answer and close service-desk tickets",
     P.DEVICES_READ: "the device registry",
     P.DEVICES_MANAGE: "register and revoke devices",
     P.TOKENS_READ: "API tokens: names, scopes, expiry (never a token)",
@@ -106,7 +114,12 @@ ROLES: Final[Mapping[Role, frozenset[Permission]]] = {
             P.EVENTS_READ,
             P.LEDGER_READ,
             P.LEDGER_VERIFY,
+            P.ALERTS_READ,
+            P.ALERTS_MANAGE,
             P.INCIDENTS_READ,
+            P.INCIDENTS_MANAGE,
+            P.TICKETS_READ,
+            P.TICKETS_MANAGE,
             P.DEVICES_READ,
             P.DEVICES_MANAGE,
             P.TOKENS_READ,
@@ -124,21 +137,33 @@ ROLES: Final[Mapping[Role, frozenset[Permission]]] = {
             P.LEDGER_EXPORT,
             P.AUDIT_READ,
             P.REPORTS_READ,
+            P.ALERTS_READ,
             P.INCIDENTS_READ,
+            P.TICKETS_READ,
             P.DEVICES_READ,
             P.TOKENS_READ,
             P.USERS_READ,
             P.CONFIG_READ,
         }
     ),
-    # The supervising agency: reports and search, with the proofs of what it finds.
+    # The supervising agency: reports and search, with the proofs of what it finds; it files
+    # and follows service-desk requests (OPS-1).
     Role.AGENCY: frozenset(
-        {P.REPORTS_READ, P.EVENTS_SEARCH, P.EVENTS_READ, P.LEDGER_READ, P.LEDGER_VERIFY}
+        {
+            P.REPORTS_READ,
+            P.EVENTS_SEARCH,
+            P.EVENTS_READ,
+            P.LEDGER_READ,
+            P.LEDGER_VERIFY,
+            P.TICKETS_READ,
+            P.TICKETS_MANAGE,
+        }
     ),
     # The incident response team: incidents and search, and the dashboard's open alerts.
     Role.CSIRT: frozenset(
         {
             P.OPS_STATUS,
+            P.ALERTS_READ,
             P.INCIDENTS_READ,
             P.INCIDENTS_MANAGE,
             P.EVENTS_SEARCH,
