@@ -32,6 +32,7 @@ from mamori.access.users import (
 )
 from mamori.ledger.errors import LedgerError
 from mamori.ledger.search.query import QueryError
+from mamori.web.alertsview import register_alerts
 from mamori.web.auth import (
     Console,
     Principal,
@@ -44,6 +45,7 @@ from mamori.web.auth import (
     setup_path,
 )
 from mamori.web.errors import HttpError
+from mamori.web.incidentsview import register_incidents
 from mamori.web.ledgerview import (
     FIELD_FILTERS,
     PAGE_MAX,
@@ -124,6 +126,8 @@ def register_console(app: FastAPI, console: Console) -> None:
     app.state.console = console
     app.add_exception_handler(Redirect, _on_redirect)
     register_operations(app, console)
+    register_alerts(app, console)
+    register_incidents(app, console)
 
     # --- home: the dashboard, or the landing page for a visitor -----------------------------
 

@@ -75,6 +75,9 @@ class NavItem:
 
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/", N_("Home")),
+    NavItem("/alerts", N_("Alerts"), "alerts.read"),
+    NavItem("/incidents", N_("Incidents"), "incidents.read"),
+    NavItem("/tickets", N_("Service desk"), "tickets.read"),
     NavItem("/search", N_("Search"), "events.search"),
     NavItem("/ledger", N_("Ledger"), "ledger.read"),
     NavItem("/audit", N_("Audit trail"), "audit.read"),
