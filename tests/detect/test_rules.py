@@ -58,3 +58,25 @@ def test_every_shared_sigma_rule_loads_and_compiles() -> None:
     built = build_engine(loaded)
     assert built.problems == []
     assert len(built.engine.rules) == 453
+
+
+def test_a_correlation_finds_rules_in_other_files(tmp_path: Path) -> None:
+    """Regression: pySigma resolves references within one collection, so a correlation kept
+    in its own file (as SigmaHQ keeps them) used to fail with "rule not found"."""
+    (tmp_path / "a-base.yml").write_text(GOOD)
+    (tmp_path / "b-corr.yml").write_text(CORRELATION)
+    loaded = load_paths([tmp_path])
+    assert loaded.problems == []
+    assert [str(c.id) for c in loaded.correlations] == ["00000000-0000-0000-0000-00000000000c"]
+    ref = loaded.correlations[0].rules[0]
+    assert ref.rule is loaded.rules[0]
+
+
+def test_a_correlation_missing_its_rule_is_a_problem_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "corr.yml").write_text(CORRELATION)
+    loaded = load_paths([tmp_path])
+    assert loaded.correlations == []
+    assert len(loaded.problems) == 1
+    problem = loaded.problems[0]
+    assert problem.path == str(tmp_path / "corr.yml")
+    assert "00000000-0000-0000-0000-00000000000a" in problem.reason

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
+
+from mamori.errors import MamoriError
 
 HomeOption = Annotated[
     str | None,
@@ -31,3 +34,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.stderr.write(f"mamori: {message}\n")
     sys.stderr.flush()
     raise SystemExit(code)
+
+
+def time_arg(text: str | None, name: str) -> int | None:
+    """A --since/--until value as µs since the epoch; a bad one ends the command with a fix."""
+    if text is None:
+        return None
+    from mamori.ledger.search.query import parse_time
+
+    try:
+        return parse_time(text, time.time_ns() // 1000)
+    except MamoriError as e:
+        fail(
+            f"{name} {text!r} is not a time: {e.message}\n  fix: use RFC 3339 (2026-11-27T09:00:00Z), a date, or 15m/2h/7d ago"
+        )

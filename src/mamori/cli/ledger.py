@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mamori.cli import witness as witness_cmds
-from mamori.cli.common import HomeOption, fail, print_json
+from mamori.cli.common import HomeOption, fail, print_json, time_arg
 from mamori.errors import MamoriError
 from mamori.home import Home, open_home
 
@@ -295,19 +294,6 @@ def retention_run(home: HomeOption = None) -> None:
     print_json(run(h, dt.datetime.now(dt.UTC)).as_json())
 
 
-def _time_arg(text: str | None, name: str) -> int | None:
-    if text is None:
-        return None
-    from mamori.ledger.search.query import parse_time
-
-    try:
-        return parse_time(text, time.time_ns() // 1000)
-    except MamoriError as e:
-        fail(
-            f"{name} {text!r} is not a time: {e.message}\n  fix: use RFC 3339 (2026-11-27T09:00:00Z), a date, or 15m/2h/7d ago"
-        )
-
-
 @app.command()
 def export(
     out: Annotated[
@@ -336,8 +322,8 @@ def export(
             h.public_key_text(),
             fmt=fmt,
             out=Path(out),
-            since_us=_time_arg(since, "--since"),
-            until_us=_time_arg(until, "--until"),
+            since_us=time_arg(since, "--since"),
+            until_us=time_arg(until, "--until"),
         )
     print_json(
         {
@@ -418,8 +404,8 @@ def search(
         fields[key] = value
     h = open_home(home)
     n = limit or h.config().search.default_limit
-    since_us = _time_arg(since, "--since")
-    until_us = _time_arg(until, "--until")
+    since_us = time_arg(since, "--since")
+    until_us = time_arg(until, "--until")
     with Reader(h.ledger_db) as r, SearchIndex.open(h.index_dir) as index:
         backlog = r.tree_size() - index.indexed_size()
         if backlog > 50_000 and sys.stderr.isatty():

@@ -133,6 +133,19 @@ _SSHD = _either(
     _any_of("process.name", "sshd", "sshd-session"),
 )
 
+
+def _own_audit() -> LogsourceCondition:
+    # mamori's own audit events (mamori.audit.audit_doc) carry event.module "mamori" and no
+    # mamori.receiver; every received event is stamped with mamori.receiver (syslog, tail), so
+    # a sender that writes event.module "mamori" into its own JSON is not taken for mamori.
+    module = _any_of("event.module", "mamori")
+
+    def test(ev: Mapping[str, object]) -> bool:
+        return module.test(ev) and ev.get("mamori.receiver") is None
+
+    return LogsourceCondition(f"{module.description} and mamori.receiver absent", test)
+
+
 LOGSOURCES: Mapping[tuple[str | None, str | None, str | None], LogsourceCondition] = {
     # (product, category, service); None matches a logsource that leaves the key out
     ("linux", None, "sshd"): _SSHD,
@@ -153,6 +166,11 @@ LOGSOURCES: Mapping[tuple[str | None, str | None, str | None], LogsourceConditio
     ("zeek", None, "conn"): _any_of("event.dataset", "zeek.conn"),
     ("zeek", None, "dns"): _any_of("event.dataset", "zeek.dns"),
     ("zeek", None, "http"): _any_of("event.dataset", "zeek.http"),
+    ("suricata", None, "eve"): _any_of("event.dataset", "suricata.eve"),
+    ("aws", None, "vpcflow"): _any_of("event.dataset", "aws.vpcflow"),
+    ("mamori", None, "audit"): _own_audit(),
+    ("mamori", None, "tail"): _any_of("event.dataset", "mamori.tail"),
+    (None, "database", None): _any_of("event.category", "database"),
 }
 """Sigma logsource → ECS condition. A logsource not in the table has no condition: under
 ``--match-logsource`` (and in the live engine) such a rule applies to no event (fail closed)."""

@@ -72,8 +72,11 @@ def _reason(e: BaseException) -> str:
     return str(e).strip() or type(e).__name__
 
 
-def load_text(text: str, path: str) -> LoadResult:
-    """Parse one file's text (YAML, possibly several documents) into rules."""
+def load_text(text: str, path: str, *, resolve: bool = True) -> LoadResult:
+    """Parse one file's text (YAML, possibly several documents) into rules.
+
+    With `resolve`, correlation rules must find the rules they reference in the same text;
+    :func:`load_paths` passes False and resolves them across every file it loaded."""
     result = LoadResult()
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
@@ -88,7 +91,10 @@ def load_text(text: str, path: str) -> LoadResult:
         return result
     try:
         collection = SigmaCollection.from_dicts(
-            docs, collect_errors=True, source=SigmaRuleLocation(Path(path))
+            docs,
+            collect_errors=True,
+            source=SigmaRuleLocation(Path(path)),
+            resolve_references=resolve,
         )
     except (SigmaError, ValueError, TypeError, KeyError, AttributeError) as e:
         result.problems.append(LoadProblem(path, _reason(e)))
@@ -139,5 +145,22 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
             except (OSError, UnicodeDecodeError) as e:
                 result.problems.append(LoadProblem(str(f), f"cannot read: {_reason(e)}"))
                 continue
-            result.extend(load_text(text, str(f)))
+            result.extend(load_text(text, str(f), resolve=False))
+    return resolve_references(result)
+
+
+def resolve_references(result: LoadResult) -> LoadResult:
+    """Resolve every correlation's rule references against all the rules loaded, whatever
+    file they came from; a correlation referring to a rule that is not there becomes a problem
+    naming its file and the missing reference."""
+    everything = SigmaCollection([*result.rules, *result.correlations], resolve_references=False)
+    kept: list[SigmaCorrelationRule] = []
+    for c in result.correlations:
+        try:
+            c.resolve_rule_references(everything)
+        except SigmaError as e:
+            result.problems.append(LoadProblem(result.path_of(c), _describe(c, e)))
+            continue
+        kept.append(c)
+    result.correlations = kept
     return result
