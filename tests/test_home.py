@@ -89,6 +89,12 @@ def test_template_documents_every_default() -> None:
         (("batch_max_events = 8192", "batch_max_events = 0"), "batch_max_events"),
         (("batch_max_events = 8192", 'batch_max_events = "many"'), "batch_max_events"),
         (("legal_hold = false", "legal_hold = 1"), "legal_hold"),
+        # detection caches calendar verdicts per minute: hours are whole minutes
+        (
+            ('business_hours = ["09:00", "18:00"]', 'business_hours = ["09:00:30", "18:00"]'),
+            "business_hours",
+        ),
+        (("denied_networks = []", 'denied_networks = ["10.0.0.0/33"]'), "denied_networks"),
         (('contract_end = ""', 'contract_end = "next year"'), "contract_end"),
         (("[search]", "[serch]"), "unknown section"),
         (("days = 1825", "days = 1825\ncolour = 1"), "unknown key"),

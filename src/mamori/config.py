@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mamori.alerts import settings as alerts_settings
-from mamori.configcheck import ConfigError
+from mamori.configcheck import ConfigError as ConfigError
 from mamori.configcheck import boolean as _bool
 from mamori.configcheck import integer as _int
 from mamori.configcheck import no_extra as _no_extra
@@ -419,10 +419,15 @@ def _calendar(sec: dict[str, Any], where: str) -> CalendarConfig:
                 hours.append(dt.time.fromisoformat(h) if isinstance(h, str) else h)
             except ValueError:
                 break
-    if len(hours) != 2 or not all(isinstance(h, dt.time) for h in hours) or hours[0] >= hours[1]:
+    if (
+        len(hours) != 2
+        or not all(isinstance(h, dt.time) for h in hours)
+        or hours[0] >= hours[1]
+        or any(h.second or h.microsecond or h.tzinfo for h in hours)
+    ):
         raise ConfigError(
             f"{where}: [calendar] business_hours = {hours_raw!r} is not a start and an end time",
-            hint='write it as ["09:00", "18:00"] (start before end)',
+            hint='write it as ["09:00", "18:00"]: hours and minutes, start before end',
         )
     closure_raw = sec.get("year_end_closure", ["12-29", "01-03"])
     closure: tuple[tuple[int, int], tuple[int, int]] | None = None

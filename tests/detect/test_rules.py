@@ -68,8 +68,8 @@ def test_a_correlation_finds_rules_in_other_files(tmp_path: Path) -> None:
     loaded = load_paths([tmp_path])
     assert loaded.problems == []
     assert [str(c.id) for c in loaded.correlations] == ["00000000-0000-0000-0000-00000000000c"]
-    ref = loaded.correlations[0].rules[0]
-    assert ref.rule is loaded.rules[0]
+    refs = loaded.correlations[0].rules
+    assert refs is not None and refs[0].rule is loaded.rules[0]
 
 
 def test_a_correlation_missing_its_rule_is_a_problem_naming_the_file(tmp_path: Path) -> None:

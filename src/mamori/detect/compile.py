@@ -14,11 +14,12 @@ null. A field whose event value is a list matches when any element does.
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from sigma.conditions import (
     ConditionAND,
@@ -61,18 +62,33 @@ def flatten(event: Mapping[str, Any]) -> dict[str, Any]:
     """Nested objects become dotted paths (``{"process": {"pid": 1}}`` → ``process.pid``);
     keys that already contain dots are kept as written. Only leaves are kept (lists count as
     leaves)."""
+    # Runs once per event: the first three levels (all that ECS events usually have) are
+    # loops here rather than calls; deeper objects go to _walk.
     out: dict[str, Any] = {}
-
-    def walk(prefix: str, obj: Mapping[str, Any]) -> None:
-        for k, v in obj.items():
-            key = f"{prefix}{k}"
-            if isinstance(v, dict):
-                walk(key + ".", v)
-            else:
-                out[key] = v
-
-    walk("", event)
+    for k, v in event.items():
+        if isinstance(v, dict):
+            p = f"{k}."
+            for k2, v2 in v.items():
+                if isinstance(v2, dict):
+                    p2 = f"{p}{k2}."
+                    for k3, v3 in v2.items():
+                        if isinstance(v3, dict):
+                            _walk(f"{p2}{k3}.", v3, out)
+                        else:
+                            out[f"{p2}{k3}"] = v3
+                else:
+                    out[f"{p}{k2}"] = v2
+        else:
+            out[f"{k}"] = v
     return out
+
+
+def _walk(prefix: str, obj: Mapping[str, Any], out: dict[str, Any]) -> None:
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            _walk(f"{prefix}{k}.", v, out)
+        else:
+            out[f"{prefix}{k}"] = v
 
 
 def _text(v: Any) -> str | None:
@@ -159,6 +175,89 @@ def _fast_string_pred(parts: list[str | SpecialChars], cased: bool) -> Callable[
     if shape == (many, "s"):
         return lambda x: low(x).endswith(t)
     return None
+
+
+_TEXT_SHAPES: dict[tuple[Any, ...], str] = {
+    (): "equals",
+    ("s",): "equals",
+    (SpecialChars.WILDCARD_MULTI,): "any",
+    (SpecialChars.WILDCARD_MULTI, "s", SpecialChars.WILDCARD_MULTI): "contains",
+    ("s", SpecialChars.WILDCARD_MULTI): "prefix",
+    (SpecialChars.WILDCARD_MULTI, "s"): "suffix",
+}
+
+
+def _text_test(s: SigmaString) -> tuple[str, str] | None:
+    """A case-insensitive value of a common shape as (how, lowered text): ``x`` equals,
+    ``x*`` prefix, ``*x`` suffix, ``*x*`` contains, ``*`` any. None for other values."""
+    if isinstance(s, SigmaCasedString):
+        return None
+    many = SpecialChars.WILDCARD_MULTI
+    shape: list[Any] = []
+    text = ""
+    for p in s.s:
+        if p is many:
+            shape.append(p)
+        elif isinstance(p, str):
+            shape.append("s")
+            text = p
+        else:
+            return None
+    how = _TEXT_SHAPES.get(tuple(shape))
+    return None if how is None else (how, text.lower())
+
+
+def _text_pred(name: str, tests: list[tuple[str, str]]) -> Pred:
+    """Field `name` matches any of `tests` (see :func:`_text_test`): the value is read and
+    lowered once for all of them (a Sigma list of values is an OR over one field)."""
+    equals = frozenset(t for how, t in tests if how == "equals")
+    prefixes = tuple(t for how, t in tests if how == "prefix")
+    suffixes = tuple(t for how, t in tests if how == "suffix")
+    contains = tuple(t for how, t in tests if how == "contains")
+    anything = any(how == "any" for how, _t in tests)
+
+    def test(x: str) -> bool:
+        low = x.lower()
+        if low in equals:
+            return True
+        if prefixes and low.startswith(prefixes):
+            return True
+        if suffixes and low.endswith(suffixes):
+            return True
+        for t in contains:
+            if t in low:
+                return True
+        return anything
+
+    general = _on_text(test)
+
+    def text_pred(ev: Event) -> bool:
+        v = ev.get(name)
+        if type(v) is str:
+            return test(v)
+        return v is not None and general(v)
+
+    return text_pred
+
+
+def _or_args(args: list[Any], fields: Mapping[str, str]) -> list[Pred]:
+    """The predicates of an OR's arguments, those testing one field against common-shape
+    strings merged into one :func:`_text_pred` per field (OR is commutative and the
+    predicates pure, so the order does not matter)."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    out: list[Pred | str] = []
+    for a in args:
+        if isinstance(a, ConditionFieldEqualsValueExpression) and isinstance(a.value, SigmaString):
+            test = _text_test(a.value)
+            if test is not None:
+                name = fields.get(a.field, a.field)
+                if name not in groups:
+                    groups[name] = []
+                    out.append(name)
+                groups[name].append(test)
+                continue
+        out.append(compile_condition(a, fields))
+    return [_text_pred(p, groups[p]) if isinstance(p, str) else p for p in out]
 
 
 _COMPARE: dict[Any, Callable[[float, float], bool]] = {
@@ -253,6 +352,10 @@ def _field_pred(field: str, value: SigmaType, fields: Mapping[str, str]) -> Pred
             return a == b
 
         return ref
+    if isinstance(value, SigmaString):
+        test = _text_test(value)
+        if test is not None:
+            return _text_pred(name, [test])
     vp = _value_pred(value)
 
     def field_pred(ev: Event) -> bool:
@@ -371,7 +474,7 @@ def compile_condition(node: Any, fields: Mapping[str, str]) -> Pred:
         merged = _merged_keywords(node.args)
         if merged is not None:
             return merged
-        return _or([compile_condition(a, fields) for a in node.args])
+        return _or(_or_args(node.args, fields))
     if isinstance(node, ConditionNOT):
         inner = compile_condition(node.args[0], fields)
         return lambda ev: not inner(ev)
@@ -380,6 +483,289 @@ def compile_condition(node: Any, fields: Mapping[str, str]) -> Pred:
     if isinstance(node, ConditionValueExpression):
         return _keyword_pred(node.value)
     raise DetectError(f"condition element {type(node).__name__} is not supported")
+
+
+# ---- prefilter hints ------------------------------------------------------------------------
+# Most rules test a field against a few literal values (EventID: 4624, Image|endswith: /curl), and
+# most events match none of them. A hint is a necessary condition of a rule's detection that the
+# engine checks with one dictionary lookup per event field for all rules at once, instead of
+# running each rule: a rule whose hints an event fails cannot match it. Hints only ever let
+# through more events than the rule matches, never fewer; tests/detect/test_stream.py checks the
+# engine's matches against plain per-rule evaluation.
+
+
+class AnchorKind(enum.Enum):
+    """How an anchor's text must relate to the field's text, lowered."""
+
+    EQUALS = "equals"
+    PREFIX = "prefix"
+    SUFFIX = "suffix"
+    CONTAINS = "contains"
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """The field's value, as text and lowered (:func:`value_texts`), equals, starts with, ends
+    with or contains :attr:`text` (a list value: one of its elements does)."""
+
+    field: str
+    """A flattened event field."""
+    kind: AnchorKind
+    text: str
+    """Lowered; never empty unless :attr:`kind` is EQUALS."""
+
+    def holds(self, value: Any) -> bool:
+        """Whether an event value satisfies the anchor (the engine uses an index instead)."""
+        for t in value_texts(value):
+            match self.kind:
+                case AnchorKind.EQUALS:
+                    if t == self.text:
+                        return True
+                case AnchorKind.PREFIX:
+                    if t.startswith(self.text):
+                        return True
+                case AnchorKind.SUFFIX:
+                    if t.endswith(self.text):
+                        return True
+                case AnchorKind.CONTAINS:
+                    if self.text in t:
+                        return True
+                case _:
+                    assert_never(self.kind)
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Hints:
+    """Necessary conditions of a detection, for skipping events cheaply."""
+
+    anchors: tuple[frozenset[Anchor], ...] = ()
+    """Groups of anchors: the detection can only match an event for which, in every group, one
+    of the anchors holds. No group: nothing is known; an empty group: it matches no event."""
+    needs: frozenset[str] | None = None
+    """The detection can only match an event in which one of these fields is present and not
+    null; None when no such set was found."""
+
+
+NO_HINTS = Hints()
+"""Nothing known: the rule must run on every event."""
+_NEVER = Hints((frozenset(),), frozenset())
+MAX_GROUPS = 3
+"""Anchor groups kept per rule (the most selective of an AND's)."""
+
+
+def value_texts(v: Any) -> list[str]:
+    """The lowered texts an event value offers to anchors: a string lowered, a boolean as
+    ``true``/``false``, a number as Python writes it (an integral float also as an integer,
+    since ``4624.0`` equals the Sigma number ``4624``), every element of a list."""
+    if isinstance(v, str):
+        return [v.lower()]
+    if isinstance(v, bool):
+        return ["true" if v else "false"]
+    if isinstance(v, int):
+        return [str(v)]
+    if isinstance(v, float):
+        text = str(v)
+        return [text, str(int(v))] if v.is_integer() else [text]
+    if isinstance(v, list):
+        return [t for x in v for t in value_texts(x)]
+    return []
+
+
+def _union(sets: Iterable[frozenset[Any] | None]) -> frozenset[Any] | None:
+    out: set[Any] = set()
+    for s in sets:
+        if s is None:
+            return None
+        out |= s
+    return frozenset(out)
+
+
+def _group(anchors: frozenset[Anchor] | None) -> tuple[frozenset[Anchor], ...]:
+    return () if anchors is None else (anchors,)
+
+
+def _or_hints(hs: list[Hints]) -> Hints:
+    # One group: each branch's best, together. (Keeping every group would need their product.)
+    best: list[frozenset[Anchor]] = []
+    for h in hs:
+        if not h.anchors:
+            return Hints((), _union(x.needs for x in hs))
+        best.append(min(h.anchors, key=_selectivity))
+    return Hints((frozenset().union(*best),), _union(h.needs for h in hs))
+
+
+_LOOSENESS = {
+    AnchorKind.EQUALS: 0,
+    AnchorKind.PREFIX: 1,
+    AnchorKind.SUFFIX: 1,
+    AnchorKind.CONTAINS: 2,
+}
+
+
+def _selectivity(anchors: frozenset[Anchor]) -> tuple[int, int, int, list[tuple[str, str, str]]]:
+    """Smaller is better: none at all (the rule matches nothing), then longer texts (``GET``
+    and ``3`` are everywhere, ``a.aspx`` is not), then the cheapest to look up (exact values,
+    then prefixes and suffixes, then substrings, each of which is searched for), then fewer;
+    the texts break ties so that the choice does not depend on hashing."""
+    if not anchors:
+        return (-100, 0, 0, [])
+    loose = max(_LOOSENESS[a.kind] for a in anchors)
+    shortest = min(len(a.text) for a in anchors)
+    rest = sorted((a.field, a.kind.value, a.text) for a in anchors)
+    return (-min(shortest, 6), loose, len(anchors), rest)
+
+
+def _and_hints(hs: list[Hints]) -> Hints:
+    groups = sorted({g for h in hs for g in h.anchors}, key=_selectivity)
+    needs = [h.needs for h in hs if h.needs is not None]
+    return Hints(tuple(groups[:MAX_GROUPS]), min(needs, key=len) if needs else None)
+
+
+def _string_anchors(name: str, s: SigmaString) -> frozenset[Anchor] | None:
+    """The shapes :func:`_fast_string_pred` handles with plain string operations are anchored
+    as they are tested; other values by the longest piece :func:`_regex_anchors` finds."""
+    cased = isinstance(s, SigmaCasedString)
+    many = SpecialChars.WILDCARD_MULTI
+    shape = tuple(p if p is many else "s" if isinstance(p, str) else None for p in s.s)
+    kinds: dict[tuple[Any, ...], AnchorKind] = {
+        (): AnchorKind.EQUALS,
+        ("s",): AnchorKind.EQUALS,
+        ("s", many): AnchorKind.PREFIX,
+        (many, "s"): AnchorKind.SUFFIX,
+        (many, "s", many): AnchorKind.CONTAINS,
+    }
+    kind = kinds.get(shape)
+    if kind is None:
+        return _regex_anchors((name,), s)
+    text = next((p for p in s.s if isinstance(p, str)), "")
+    # A cased value is anchored by its lowered text, which is only sure to be found in the
+    # lowered event text when it is ASCII (str.lower is not letter-by-letter beyond ASCII).
+    if cased and not text.isascii():
+        return None
+    if kind is not AnchorKind.EQUALS and not text:
+        return None
+    return frozenset({Anchor(name, kind, text.lower())})
+
+
+def _unfolded(c: str) -> bool:
+    # Under re.IGNORECASE, "s" also matches "ſ" (U+017F) and "i" matches "İ" and "ı", none of
+    # which str.lower() turns into "s" or "i"; every other ASCII character matches only
+    # characters that lower to its own lower case (checked over all of Unicode).
+    return c.isascii() and c not in "iIsS"
+
+
+def _regex_anchors(names: tuple[str, ...], s: SigmaString) -> frozenset[Anchor] | None:
+    """For a value tested with a regular expression (other wildcard shapes, keywords): the
+    longest run of its literal text, of characters :func:`_unfolded` keeps, must occur in the
+    lowered text of one of the fields `names`."""
+    best = ""
+    run: list[str] = []
+    for p in (*s.s, None):
+        if isinstance(p, str):
+            for c in p:
+                if _unfolded(c):
+                    run.append(c)
+                    continue
+                best = max(best, "".join(run), key=len)
+                run = []
+            continue
+        if not isinstance(p, SpecialChars) and p is not None:
+            return None
+        best = max(best, "".join(run), key=len)
+        run = []
+    if not best:
+        return None
+    return frozenset(Anchor(n, AnchorKind.CONTAINS, best.lower()) for n in names)
+
+
+def _keyword_anchors(value: SigmaType) -> frozenset[Anchor] | None:
+    """Mirrors :func:`_keyword_pred`."""
+    if isinstance(value, SigmaExpansion):
+        return _union(_keyword_anchors(v) for v in value.values)
+    if isinstance(value, SigmaString):
+        return _regex_anchors(KEYWORD_FIELDS, value)
+    if isinstance(value, SigmaNumber):
+        return _regex_anchors(KEYWORD_FIELDS, SigmaString(str(value.number)))
+    return None
+
+
+def _value_anchors(name: str, value: SigmaType) -> frozenset[Anchor] | None:
+    if isinstance(value, SigmaString):
+        return _string_anchors(name, value)
+    if isinstance(value, SigmaBool):
+        return frozenset({Anchor(name, AnchorKind.EQUALS, "true" if value.boolean else "false")})
+    if isinstance(value, SigmaNumber):
+        # pySigma keeps integral numbers as int (3.0 becomes 3), which value_texts writes as
+        # an event's 3 and 3.0 both are.
+        return frozenset({Anchor(name, AnchorKind.EQUALS, str(value.number))})
+    return None
+
+
+def _field_hints(field: str, value: SigmaType, fields: Mapping[str, str]) -> Hints:
+    name = fields.get(field, field)
+    if isinstance(value, SigmaNull):
+        return NO_HINTS
+    if isinstance(value, SigmaExists):
+        return Hints((), frozenset({name})) if value.exists else NO_HINTS
+    if isinstance(value, SigmaExpansion):
+        return _or_hints([_field_hints(field, v, fields) for v in value.values])
+    if isinstance(value, SigmaFieldReference):
+        return Hints((), frozenset({name}))
+    return Hints(_group(_value_anchors(name, value)), frozenset({name}))
+
+
+def _keyword_globs(args: list[Any]) -> list[tuple[str, ...]] | None:
+    """The lowered pieces of each keyword when :func:`_merged_keywords` searches them with
+    ``str.find`` over the lowered text (a list of plain keywords, ``*`` wildcards at most)."""
+    globs: list[tuple[str, ...]] = []
+    for a in args:
+        if not isinstance(a, ConditionValueExpression):
+            return None
+        v = a.value
+        if not isinstance(v, SigmaString) or isinstance(v, SigmaCasedString):
+            return None
+        pieces: list[str] = []
+        for p in v.s:
+            if isinstance(p, str):
+                pieces.append(p.lower())
+            elif p is not SpecialChars.WILDCARD_MULTI:
+                return None
+        globs.append(tuple(pieces))
+    return globs if len(globs) >= 2 else None
+
+
+def _keyword_hints(globs: list[tuple[str, ...]]) -> Hints:
+    # A keyword matches only if each of its pieces occurs in a keyword field: its longest
+    # piece is an anchor on each of those fields.
+    anchors: set[Anchor] = set()
+    for pieces in globs:
+        longest = max(pieces, key=len, default="")
+        if not longest:
+            return Hints((), frozenset(KEYWORD_FIELDS))
+        anchors.update(Anchor(f, AnchorKind.CONTAINS, longest) for f in KEYWORD_FIELDS)
+    return Hints((frozenset(anchors),), frozenset(KEYWORD_FIELDS))
+
+
+def condition_hints(node: Any, fields: Mapping[str, str]) -> Hints:
+    """The hints of a postprocessed pySigma condition tree (as :func:`compile_condition`
+    takes it)."""
+    if node is None:
+        return _NEVER
+    if isinstance(node, ConditionAND):
+        return _and_hints([condition_hints(a, fields) for a in node.args])
+    if isinstance(node, ConditionOR):
+        globs = _keyword_globs(node.args)
+        if globs is not None:
+            return _keyword_hints(globs)
+        return _or_hints([condition_hints(a, fields) for a in node.args])
+    if isinstance(node, ConditionNOT):
+        return NO_HINTS
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return _field_hints(node.field, node.value, fields)
+    if isinstance(node, ConditionValueExpression):
+        return Hints(_group(_keyword_anchors(node.value)), frozenset(KEYWORD_FIELDS))
+    return NO_HINTS
 
 
 @dataclass(frozen=True)
@@ -394,6 +780,8 @@ class CompiledRule:
     """The detection over a flattened event."""
     logsource: LogsourceCondition | None
     """The ECS condition for the rule's logsource; None when mamori has no mapping."""
+    hints: Hints = NO_HINTS
+    """Necessary conditions of :attr:`match`, for the engine's prefilter."""
 
 
 def rule_id(rule: SigmaRule) -> str:
@@ -408,7 +796,9 @@ def compile_rule(rule: SigmaRule, fields: Mapping[str, str]) -> CompiledRule:
     Raises :class:`DetectError` when the rule uses something the evaluator does not support or
     its condition does not parse."""
     try:
-        preds = [compile_condition(c.parse(), fields) for c in rule.detection.parsed_condition]
+        trees = [c.parse() for c in rule.detection.parsed_condition]
+        preds = [compile_condition(t, fields) for t in trees]
     except SigmaError as e:
         raise DetectError(str(e)) from e
-    return CompiledRule(rule_id(rule), rule, _or(preds), logsource_condition(rule.logsource))
+    hints = _or_hints([condition_hints(t, fields) for t in trees])
+    return CompiledRule(rule_id(rule), rule, _or(preds), logsource_condition(rule.logsource), hints)

@@ -30,15 +30,35 @@ REASON_CODES: Final = {
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+_CACHE_MINUTES: Final = 4096
+"""Minutes of calendar verdicts kept (about three days of live traffic)."""
+
 
 class Enricher:
     """Adds the calendar and denied-network fields; built once from the configuration."""
 
     def __init__(self, calendar: BusinessCalendar, denied_networks: Iterable[str] = ()) -> None:
         self.calendar = calendar
+        self._by_minute: dict[int, dict[str, Any]] = {}
         self.denied: tuple[Network, ...] = tuple(
             ipaddress.ip_network(n, strict=False) for n in denied_networks
         )
+
+    def _calendar_fields(self, when: float) -> Mapping[str, Any]:
+        """The calendar's verdict on `when`, cached per minute: business hours are whole
+        minutes (``HH:MM``), so every second of a minute has the same verdict."""
+        minute = int(when // 60)
+        hit = self._by_minute.get(minute)
+        if hit is not None:
+            return hit
+        c = self.calendar.classify(dt.datetime.fromtimestamp(minute * 60, dt.UTC))
+        cal: dict[str, Any] = {"business": c.business, "reason": REASON_CODES[c.reason]}
+        if c.holiday:
+            cal["holiday"] = c.holiday
+        if len(self._by_minute) >= _CACHE_MINUTES:
+            self._by_minute.clear()
+        self._by_minute[minute] = cal
+        return cal
 
     def _denied(self, value: Any) -> bool:
         if not self.denied or not isinstance(value, str):
@@ -56,11 +76,7 @@ class Enricher:
         mamori: dict[str, Any] = dict(m) if isinstance(m, Mapping) else {}
         changed = False
         if when is not None:
-            c = self.calendar.classify(dt.datetime.fromtimestamp(when, dt.UTC))
-            cal: dict[str, Any] = {"business": c.business, "reason": REASON_CODES[c.reason]}
-            if c.holiday:
-                cal["holiday"] = c.holiday
-            mamori["calendar"] = cal
+            mamori["calendar"] = dict(self._calendar_fields(when))
             changed = True
         if self.denied:
             src = out.get("source")
