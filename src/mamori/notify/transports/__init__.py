@@ -1,0 +1,1 @@
+"""How deliveries leave mamori: one module per transport beside the interface they share."""
