@@ -147,21 +147,26 @@ def test_the_nav_links_each_page_only_to_roles_that_may(accounts: dict[Role, Acc
 
 
 def test_the_dashboard_shows_rate_spool_and_alerts(
-    console: Console, accounts: dict[Role, Account]
+    console: Console, accounts: dict[Role, Account], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    add_user(console.home, "alerted", Role.CSIRT)  # role.granted: an alert
-    drain(console.home)
+    from mamori.alerts import notifying
+    from mamori.alerts.store import AlertStore
+    from tests.alerts.helpers import detection
+
+    monkeypatch.setattr(notifying, "notify_alert", lambda *args: None)
+    with AlertStore.open(console.home) as store:
+        (raised,) = store.ingest([detection(title="Dashboard alert", host="dash-01")])
     page = accounts[Role.OPERATOR].client.get("/")
     assert page.status_code == 200
     rate = re.search(r'id="event-rate">([^<]*)<', page.text)
     assert rate is not None and re.search(r"\d", rate.group(1))
     assert 'id="spool">取得できません' in page.text  # no ledger sink: not `mamori up`
-    assert 'id="alerts"' in page.text and "role.granted" in page.text
-    assert re.search(r'href="/events/\d+"', page.text.split('id="alerts"')[1])
-    # The admin sees the alerts but may not open events: no links.
+    assert 'id="alerts"' in page.text and "Dashboard alert on dash-01" in page.text
+    assert f'href="/alerts/{raised.alert}"' in page.text.split('id="alerts"')[1]
+    # The admin sees the open alerts (ops.status) but may not open them: no links.
     admin = accounts[Role.ADMIN].client.get("/").text
-    assert 'id="alerts"' in admin
-    assert "/events/" not in admin.split('id="alerts"')[1].split("</table>")[0]
+    assert 'id="alerts"' in admin and "Dashboard alert" in admin
+    assert "/alerts/" not in admin.split('id="alerts"')[1].split("</table>")[0]
 
 
 def test_the_spool_state_comes_from_the_sink_under_mamori_up() -> None:

@@ -186,7 +186,16 @@ SCOPE_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
     "ingest": frozenset(),
     "metrics": frozenset(),
     "read": frozenset(
-        {P.OPS_STATUS, P.EVENTS_SEARCH, P.EVENTS_READ, P.LEDGER_READ, P.REPORTS_READ}
+        {
+            P.OPS_STATUS,
+            P.EVENTS_SEARCH,
+            P.EVENTS_READ,
+            P.LEDGER_READ,
+            P.REPORTS_READ,
+            P.ALERTS_READ,
+            P.INCIDENTS_READ,
+            P.TICKETS_READ,
+        }
     ),
 }
 """What an API token of each scope may do among the console's permissions. `ingest` and

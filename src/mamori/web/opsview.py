@@ -1,5 +1,6 @@
 """What the console's operations pages read: the dashboard's event rate, spool state and open
-alerts, the ledger's checkpoint history and witness state, and mamori's own audit trail.
+alerts (from :mod:`mamori.alerts`), the ledger's checkpoint history and witness state, and
+mamori's own audit trail.
 
 Blocking functions (SQLite, the search index): the routes run them in a worker thread. Every
 query is parameterised and bounded (primary keys, the search index, ``LIMIT``).
@@ -12,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from mamori.alerts.errors import AlertsError
+from mamori.alerts.model import Alert, iso
+from mamori.alerts.store import AlertStore
 from mamori.home import Home
 from mamori.ledger.search.index import SearchIndex
 from mamori.ledger.search.query import And, Node, Or, field_filter
@@ -19,15 +23,15 @@ from mamori.ledger.store import Reader
 from mamori.web.ledgerview import _event, _get, _text, iso_us
 
 __all__ = [
-    "ALERT_DAYS",
     "ALERT_LIMIT",
     "AUDIT_PAGE",
     "CHECKPOINT_PAGE",
-    "AlertRow",
     "AuditPage",
     "AuditRow",
     "CheckpointPage",
     "CheckpointRow",
+    "OpenAlertRow",
+    "OpenAlerts",
     "Rate",
     "SpoolState",
     "audit_trail",
@@ -38,8 +42,6 @@ __all__ = [
     "valid_filter",
 ]
 
-ALERT_DAYS: Final = 7
-"""Alerts older than this are not shown on the dashboard."""
 ALERT_LIMIT: Final = 20
 """At most this many alerts on the dashboard."""
 AUDIT_PAGE: Final = 50
@@ -114,47 +116,55 @@ def spool_state(sink: object | None, metrics: object | None) -> SpoolState | Non
     return SpoolState(spooling=spooling, spool_bytes=size)
 
 
-@dataclass(frozen=True, slots=True)
-class AlertRow:
-    """An event of mamori's own that raises an alert (``mamori.audit.alert: true``)."""
-
-    index: int
-    time: str
-    action: str
-    name: str
-    actor: str
-
-
 def _own(event: Mapping[str, Any]) -> bool:
     """Whether `event` is mamori's own (module mamori, not stamped by a receiver: a sender
     cannot make its events look like mamori's)."""
     return _get(event, "event.module") == "mamori" and _get(event, "mamori.receiver") is None
 
 
-def open_alerts(home: Home, now_us: int) -> list[AlertRow]:
-    """mamori's alert events (role.granted, role.changed, user.locked) of the last 7 days,
-    newest first, at most :data:`ALERT_LIMIT`."""
-    node = And((field_filter("mamori.audit.alert", "true"), field_filter("event.module", "mamori")))
-    out: list[AlertRow] = []
-    with Reader(home.ledger_db) as reader, SearchIndex.open(home.index_dir) as index:
-        index.catch_up(reader)
-        ids = index.find(node, since_us=now_us - ALERT_DAYS * 86400 * _US_PER_S, limit=ALERT_LIMIT)
-        for idx in ids:
-            found = reader.entry(idx)
-            event = None if found is None or found[1] is None else _event(found[1])
-            if event is None or not _own(event) or _get(event, "mamori.audit.alert") is not True:
-                continue
-            ts = event.get("@timestamp")
-            out.append(
-                AlertRow(
-                    index=idx,
-                    time=ts if isinstance(ts, str) else "",
-                    action=_text(_get(event, "event.action")),
-                    name=_text(_get(event, "mamori.audit.name")),
-                    actor=_text(_get(event, "mamori.audit.actor") or _get(event, "user.name")),
-                )
-            )
-    return out
+@dataclass(frozen=True, slots=True)
+class OpenAlertRow:
+    """An open alert, as the dashboard shows it."""
+
+    id: int
+    severity: str
+    title: str
+    summary: str
+    count: int
+    raised: str
+    """When it was raised (ISO 8601, UTC)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAlerts:
+    """The dashboard's open alerts: the newest, and how many per severity."""
+
+    rows: list[OpenAlertRow]
+    """At most :data:`ALERT_LIMIT`, newest first."""
+    counts: dict[str, int]
+    """Open alerts per severity, most severe first."""
+    unavailable: bool = False
+    """The alert store could not be read (shown as such, never as "no alerts")."""
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _open_row(a: Alert) -> OpenAlertRow:
+    return OpenAlertRow(a.id, a.severity, a.title, a.summary, a.count, iso(a.raised_at) or "")
+
+
+def open_alerts(home: Home, now_us: int) -> OpenAlerts:
+    """The open (unacknowledged) alerts of the alert store, newest first, at most
+    :data:`ALERT_LIMIT`, and their counts per severity. `now_us` is unused: an open alert is
+    shown however old it is."""
+    try:
+        with AlertStore.open(home) as store:
+            rows = [_open_row(a) for a in store.list(state="open", limit=ALERT_LIMIT)]
+            return OpenAlerts(rows, store.open_counts())
+    except AlertsError:
+        return OpenAlerts([], {}, unavailable=True)
 
 
 # --- the ledger page -------------------------------------------------------------------------
