@@ -32,6 +32,15 @@ def test_every_command_is_in_the_reference() -> None:
         "mamori devices add",
         "mamori users add",
         "mamori users reset",
+        "mamori detect test",
+        "mamori detect run",
+        "mamori detect rules",
+        "mamori alerts ack",
+        "mamori incidents create",
+        "mamori incidents step",
+        "mamori incidents csirt",
+        "mamori tickets open",
+        "mamori notify test",
     ):
         assert f"## `{cmd}`" in text, cmd
 

@@ -10,6 +10,11 @@ HOME/                 0700
   tls/server.key      its private key (0600)
   access.db           API tokens (hashed), devices, console accounts and sessions (SQLite, 0600)
   outbox.db           audit events from commands, waiting for the ledger writer (0600)
+  detect.db           live detection's position in the ledger (0600)
+  alerts.db           alerts: state, deduplication, escalation (0600)
+  incidents.db        incidents, CSIRT messages, reviews, countermeasures (0600)
+  tickets.db          service-desk tickets (0600)
+  notify.db           notification deliveries waiting or done (0600)
   spool/              the disk spool while the ledger's storage fails ([spool] path)
   run/listen.json     where a running `mamori up` listens (written at start)
 """

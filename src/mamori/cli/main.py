@@ -10,8 +10,11 @@ import typer
 
 from mamori import __version__
 from mamori.cli import access as access_cmds
+from mamori.cli import alerts as alerts_cmds
 from mamori.cli import detect as detect_cmds
+from mamori.cli import incidents as incidents_cmds
 from mamori.cli import ledger as ledger_cmds
+from mamori.cli import notify as notify_cmds
 from mamori.cli import service as service_cmds
 from mamori.cli import users as users_cmds
 from mamori.cli.common import HomeOption, fail, print_json
@@ -30,6 +33,10 @@ app.add_typer(access_cmds.tokens_app, name="tokens")
 app.add_typer(access_cmds.devices_app, name="devices")
 app.add_typer(users_cmds.app, name="users")
 app.add_typer(detect_cmds.app, name="detect")
+app.add_typer(alerts_cmds.app, name="alerts")
+app.add_typer(incidents_cmds.incidents_app, name="incidents")
+app.add_typer(incidents_cmds.tickets_app, name="tickets")
+app.add_typer(notify_cmds.app, name="notify")
 app.command(name="up")(service_cmds.up)
 
 

@@ -37,6 +37,7 @@ from mamori.errors import MamoriError
 from mamori.fsutil import write_atomic
 from mamori.home import Home
 from mamori.ingest.tail import run_tail
+from mamori.service.detection import start_operations
 from mamori.service.errors import ServiceError
 from mamori.service.gate import SourceGate
 from mamori.service.log import Log
@@ -142,6 +143,11 @@ class Service:
             await self._stop_parts()
             await self.sink.close()
             raise
+        tasks, on_commit = start_operations(
+            self.home, cfg, log=self.log, metrics=self.metrics, stop=self.stop_event
+        )
+        self.parts.tasks.extend(tasks)
+        self.sink.on_commit = on_commit
         await self._record_start()
         self._write_listen()
         self._banner(time.monotonic() - t0)

@@ -67,6 +67,17 @@ class Metrics:
             ["receiver"],
             registry=r,
         )
+        self.detect_events = Counter(
+            "mamori_detect_events", "Ledger entries evaluated by live detection", registry=r
+        )
+        self.detections = Counter(
+            "mamori_detections", "Detections (rule matches) handed to alerting", registry=r
+        )
+        self.detect_lag = Gauge(
+            "mamori_detect_lag_events",
+            "Ledger entries appended but not yet evaluated by live detection",
+            registry=r,
+        )
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -33,7 +33,7 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +109,8 @@ class LedgerSink:
         self._losses: dict[str, _Loss] = {}
         self._loss_lock = threading.Lock()
         self._last_commit = time.monotonic()
+        self.on_commit: Callable[[], None] | None = None
+        """Called in the writer thread after each commit (live detection is woken by it)."""
         self._final_error: BaseException | None = None
         self._spool_full_blocking = False
 
@@ -385,6 +387,9 @@ class LedgerSink:
     def _after_commit(self, tree_size: int) -> None:
         self._last_commit = time.monotonic()
         self.metrics.tree_size.set(tree_size)
+        hook = self.on_commit
+        if hook is not None:
+            hook()
 
     def _spool_items(self, items: list[_Item]) -> None:
         spool = self._spool
