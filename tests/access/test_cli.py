@@ -47,7 +47,16 @@ def test_token_lifecycle(home: Home) -> None:
 
     events = actions(home)
     assert [e["event"]["action"] for e in events] == ["token.created", "token.revoked"]  # type: ignore[index]
-    assert all(e["mamori"] == {"audit": {"name": "web-01", "scope": "ingest"}} for e in events)
+    created, revoked_event = events
+    assert revoked_event["mamori"] == {"audit": {"name": "web-01", "scope": "ingest"}}
+    fields = created["mamori"]["audit"]  # type: ignore[index]
+    assert {k: fields[k] for k in ("name", "scope", "expires_days", "never_expires")} == {
+        "name": "web-01",
+        "scope": "ingest",
+        "expires_days": 90,  # the lifetime is on record: a rule flags long-lived tokens
+        "never_expires": False,
+    }
+    assert fields["expires"].endswith("Z")
     raw = b"".join(ev for _, ev in audit.pending(home, 0, 100))
     assert not any(s in raw for s in secret_forms)
 

@@ -46,7 +46,7 @@ from mamori.service.log import Log
 from mamori.service.metrics import Metrics
 from mamori.service.sink import LedgerSink, _Loss, _loss_event
 from tests.boundary_samples import EVE_ALERT, ZEEK_HEADER
-from tests.conftest import shared_data
+from tests.conftest import run, shared_data
 from tests.service.svc import events as ledger_events
 
 # --- the rules, by id ---------------------------------------------------------------------------
@@ -62,6 +62,7 @@ SUDO_SU_REFUSED = "c45695f1-7b6a-4199-86b0-d9ec8458c83a"
 ACCOUNT_LOCKED = "8a4dc57e-250c-498d-b584-a35816d7cbd4"
 ADMIN_GRANTED = "e374306b-7f58-4604-99f9-93448d9484b0"
 ROLE_GRANTED = "dea26e14-1bb7-4234-b410-23fd8a7e7cf7"
+LONG_TOKEN = "5f1c8e2a-9b47-4c1e-a6d3-2e8f0b7c4d91"
 UNREGISTERED_DEVICE = "a13c581c-b4db-4ff7-874c-40ce85cf5630"
 STORE_UNAVAILABLE = "5578a389-30b1-4b9e-95c2-0377c8fd4d10"
 INGEST_LOSS = "95307719-22e8-40ce-b565-5179663bb1e5"
@@ -81,6 +82,7 @@ DB_MANY_ROWS = "06802b68-b359-4b52-a4bb-a045cd88aefe"
 
 ALL_RULES = frozenset(
     {
+        LONG_TOKEN,
         REMOTE_FAILURE, CONSOLE_FAILURE, FAILURES_FROM_ADDRESS, FAILURES_FOR_ACCOUNT,
         SSH_ACCEPTED, FAILURE_BURST, LOGIN_AFTER_FAILURES, SUDO_SU_REFUSED, ACCOUNT_LOCKED,
         ADMIN_GRANTED, ROLE_GRANTED, UNREGISTERED_DEVICE, STORE_UNAVAILABLE, INGEST_LOSS,
@@ -492,6 +494,24 @@ def test_console_and_ssh_failures_from_one_address_count_together(home: Home) ->
     ssh = [failed_ssh("198.51.100.7", at=20 + i, user=u) for i, u in enumerate("abc")]
     assert fired(ssh + console) == {FAILURES_FROM_ADDRESS}
     assert fired([*ssh, changed(console[-1], "mamori.audit.source", "198.51.100.8")]) == set()
+
+
+@pytest.mark.parametrize(
+    ("args", "alerts"),
+    [
+        (["--no-expiry"], True),
+        (["--expires-days", "366"], True),
+        (["--expires-days", "365"], False),
+        ([], False),  # the default, 90 days
+    ],
+)
+def test_long_lived_tokens(home: Home, args: list[str], alerts: bool) -> None:
+    outbox = Outbox(home)
+    p = run(["tokens", "add", "sender", "--scope", "ingest", "--home", str(home.root), *args])
+    assert p.returncode == 0, p.stderr
+    (created,) = outbox.take()
+    assert created["event"]["action"] == "token.created"
+    assert fired([created]) == ({LONG_TOKEN} if alerts else set())
 
 
 def test_role_grants(home: Home) -> None:

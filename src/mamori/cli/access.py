@@ -82,7 +82,18 @@ def tokens_add(
     sys.stderr.write(
         f"token {name!r} (scope {scope}, {until}) created; it is not shown again: store it now\n"
     )
-    _audit(h, "token.created", {"name": name, "scope": scope}, f"the token {name!r} was created")
+    _audit(
+        h,
+        "token.created",
+        {
+            "name": name,
+            "scope": scope,
+            "expires_days": days,
+            "never_expires": days is None,
+            "expires": record.expires,
+        },
+        f"the token {name!r} was created",
+    )
 
 
 @tokens_app.command("list")

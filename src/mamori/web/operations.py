@@ -374,7 +374,10 @@ def register_operations(app: FastAPI, console: Console) -> None:
         except AccessError as e:
             return await tokens_view(request, principal, status=400, refused=e.message)
         refused = await _record(
-            home, "token.created", {"name": name, "scope": scope}, principal.name
+            home,
+            "token.created",
+            {"name": name, "scope": scope, "expires_days": days, "never_expires": days is None},
+            principal.name,
         )
         if refused is not None:  # the token exists but was not noted: say so, show it once
             return await tokens_view(request, principal, refused=refused, secret=(name, token))
