@@ -44,7 +44,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ from sigma.types import (
 
 from mamori.detect.calendar import BusinessCalendar
 from mamori.detect.compile import compile_rule, flatten
+from mamori.detect.detection import Detection
 from mamori.detect.ecs import ECS_FIELDS, ecs_pipeline
 from mamori.detect.engine import build_engine, event_time
 from mamori.detect.enrich import Enricher
@@ -117,120 +118,53 @@ def correlation_yaml(hits: dict[Logsource, list[str]]) -> str:
     """The 10 correlation rules, over rules the generator can hit."""
     w, lp, a, p, b = (hits[k] for k in (WINDOWS, LINUX_PROC, AUDITD, PROXY, WEB))
 
-    def rule(n: int, title: str, level: str, **corr: Any) -> dict[str, Any]:
-        return {
-            "title": title,
-            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"mamori-bench-correlation-{n}")),
-            "name": f"bench_correlation_{n}",
-            "level": level,
-            "tags": [f"clause.BENCH-{n}"],
-            "correlation": corr,
+    # title, level, type, rules, group-by, timespan, condition (None: none), generate
+    specs: list[tuple[str, str, str, list[str], str, str, dict[str, Any] | None, bool]] = [
+        ("Burst on one Windows host", "high", "event_count", [w[0]], "host.name", "10m",
+         {"gte": 5}, True),
+        ("One user keeps running it", "medium", "event_count", [lp[0]], "user.name", "1h",
+         {"gte": 10}, False),
+        ("Two Linux rules, many times", "high", "event_count", [lp[1], lp[2]], "host.name",
+         "30m", {"gte": 8}, True),
+        ("Many users on one Windows host", "high", "value_count", [w[1]], "host.name", "15m",
+         {"gte": 3, "field": "user.name"}, False),
+        ("One client, many URLs", "medium", "value_count", [p[0]], "source.ip", "5m",
+         {"gte": 3, "field": "url.original"}, True),
+        ("Both Linux rules on a host", "high", "temporal", [lp[3], lp[4]], "host.name", "10m",
+         None, False),
+        ("Both Windows rules on a host", "critical", "temporal", [w[2], w[3]], "host.name", "1h",
+         None, True),
+        ("auditd then process", "critical", "temporal_ordered", [a[0], lp[5]], "host.name",
+         "10m", None, False),
+        ("Proxy then web server", "high", "temporal_ordered", [p[1], b[0]], "source.ip", "5m",
+         None, True),
+        ("Rare web hit per client", "low", "event_count", [b[1]], "source.ip", "1h", {"lt": 3},
+         True),
+    ]  # fmt: skip
+    docs = []
+    for n, (title, level, kind, rules, group_by, timespan, condition, generate) in enumerate(
+        specs, 1
+    ):
+        corr: dict[str, Any] = {
+            "type": kind,
+            "rules": rules,
+            "group-by": [group_by],
+            "timespan": timespan,
         }
-
-    docs = [
-        rule(
-            1,
-            "Burst on one Windows host",
-            "high",
-            type="event_count",
-            rules=[w[0]],
-            **{"group-by": ["host.name"]},
-            timespan="10m",
-            condition={"gte": 5},
-            generate=True,
-        ),
-        rule(
-            2,
-            "One user keeps running it",
-            "medium",
-            type="event_count",
-            rules=[lp[0]],
-            **{"group-by": ["user.name"]},
-            timespan="1h",
-            condition={"gte": 10},
-        ),
-        rule(
-            3,
-            "Two Linux rules, many times",
-            "high",
-            type="event_count",
-            rules=[lp[1], lp[2]],
-            **{"group-by": ["host.name"]},
-            timespan="30m",
-            condition={"gte": 8},
-            generate=True,
-        ),
-        rule(
-            4,
-            "Many users on one Windows host",
-            "high",
-            type="value_count",
-            rules=[w[1]],
-            **{"group-by": ["host.name"]},
-            timespan="15m",
-            condition={"gte": 3, "field": "user.name"},
-        ),
-        rule(
-            5,
-            "One client, many URLs",
-            "medium",
-            type="value_count",
-            rules=[p[0]],
-            **{"group-by": ["source.ip"]},
-            timespan="5m",
-            condition={"gte": 3, "field": "url.original"},
-            generate=True,
-        ),
-        rule(
-            6,
-            "Both Linux rules on a host",
-            "high",
-            type="temporal",
-            rules=[lp[3], lp[4]],
-            **{"group-by": ["host.name"]},
-            timespan="10m",
-        ),
-        rule(
-            7,
-            "Both Windows rules on a host",
-            "critical",
-            type="temporal",
-            rules=[w[2], w[3]],
-            **{"group-by": ["host.name"]},
-            timespan="1h",
-            generate=True,
-        ),
-        rule(
-            8,
-            "auditd then process",
-            "critical",
-            type="temporal_ordered",
-            rules=[a[0], lp[5]],
-            **{"group-by": ["host.name"]},
-            timespan="10m",
-        ),
-        rule(
-            9,
-            "Proxy then web server",
-            "high",
-            type="temporal_ordered",
-            rules=[p[1], b[0]],
-            **{"group-by": ["source.ip"]},
-            timespan="5m",
-            generate=True,
-        ),
-        rule(
-            10,
-            "Rare web hit per client",
-            "low",
-            type="event_count",
-            rules=[b[1]],
-            **{"group-by": ["source.ip"]},
-            timespan="1h",
-            condition={"lt": 3},
-            generate=True,
-        ),
-    ]
+        if condition is not None:
+            corr["condition"] = condition
+        if generate:
+            corr["generate"] = True
+        docs.append(
+            {
+                "title": title,
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"mamori-bench-correlation-{n}")),
+                "name": f"bench_correlation_{n}",
+                "level": level,
+                "tags": [f"clause.BENCH-{n}"],
+                "correlation": corr,
+            }
+        )
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
@@ -631,15 +565,12 @@ def run_mamori(
     kinds: Counter[str] = Counter()
     start = time.perf_counter()
     for i, raw in enumerate(blobs):
-        for d in detector.feed(i, raw):
-            kinds["correlation" if d.correlation else "base"] += 1
-    for d in detector.flush():
-        kinds["correlation" if d.correlation else "base"] += 1
+        _count(kinds, detector.feed(i, raw))
+    _count(kinds, detector.flush())
     elapsed = time.perf_counter() - start
     st = detector.stats
     return {
-        "seconds": round(elapsed, 3),
-        "events_per_s": round(len(blobs) / elapsed),
+        **_speed(elapsed, len(blobs)),
         "base_detections": kinds["base"],
         "correlation_detections": kinds["correlation"],
         "events_matched": st.matched,
@@ -671,15 +602,11 @@ def run_ledger(loaded: LoadResult, blobs: list[bytes], enricher: Enricher) -> di
         with Reader(home.ledger_db) as reader:
             end = reader.tree_size()
             while run.next_index < end:
-                step = run.step(reader, end=end)
-                for d in step.detections:
-                    kinds["correlation" if d.correlation else "base"] += 1
-        for d in run.finish():
-            kinds["correlation" if d.correlation else "base"] += 1
+                _count(kinds, run.step(reader, end=end).detections)
+        _count(kinds, run.finish())
         elapsed = time.perf_counter() - start
     return {
-        "seconds": round(elapsed, 3),
-        "events_per_s": round(len(blobs) / elapsed),
+        **_speed(elapsed, len(blobs)),
         "base_detections": kinds["base"],
         "correlation_detections": kinds["correlation"],
         "future_timestamps_capped": detector.stats.future,
@@ -698,11 +625,17 @@ def run_plain(loaded: LoadResult, blobs: list[bytes]) -> dict[str, Any]:
         event_time(ev)
         matches += len(engine.matching_plain(flatten(ev)))
     elapsed = time.perf_counter() - start
-    return {
-        "seconds": round(elapsed, 3),
-        "events_per_s": round(len(blobs) / elapsed),
-        "base_matches": matches,
-    }
+    return {**_speed(elapsed, len(blobs)), "base_matches": matches}
+
+
+def _count(kinds: Counter[str], detections: Iterable[Detection]) -> None:
+    """Count base and correlation detections."""
+    for d in detections:
+        kinds["correlation" if d.correlation else "base"] += 1
+
+
+def _speed(elapsed: float, events: int) -> dict[str, Any]:
+    return {"seconds": round(elapsed, 3), "events_per_s": round(events / elapsed)}
 
 
 def _sql_value(v: Any) -> Any:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Final, TypeVar
+
+from mamori.errors import MamoriError
+
+HOME_FILE_HINT: Final = "check that the home is writable by this user and the disk not full"
+"""What to check when a file of the home cannot be used."""
+
+_Error = TypeVar("_Error", bound=MamoriError)
 
 
 def write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -85,3 +94,27 @@ def open_private_sqlite(path: Path, schema: str) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def open_private_db(
+    path: Path, schema: str, failed: Callable[[Path, Exception], Exception]
+) -> sqlite3.Connection:
+    """:func:`open_private_sqlite` for a package: its OSError or sqlite3.Error is raised as
+    ``failed(path, e)`` (the package's error, e.g. made with :func:`cannot_use`), chained."""
+    try:
+        return open_private_sqlite(path, schema)
+    except (OSError, sqlite3.Error) as e:
+        raise failed(path, e) from e
+
+
+def cannot_use(error: type[_Error], what: str, e: BaseException) -> _Error:
+    """`error` saying that `what` (a file of the home, named with its path) cannot be used, why
+    (:func:`failure_reason`), and what to check (:data:`HOME_FILE_HINT`)."""
+    return error(f"cannot use {what}: {failure_reason(e)}", hint=HOME_FILE_HINT)
+
+
+def failure_reason(e: BaseException) -> str:
+    """Why a file, database or certificate could not be used, for a message that names the
+    file itself: an OSError's strerror (without its errno and path), anything else as it
+    prints."""
+    return e.strerror if isinstance(e, OSError) and e.strerror else str(e)

@@ -3,6 +3,8 @@
 - :mod:`mamori.alerts.model`: the values (:class:`Alert`, :class:`AlertState`, :class:`Change`);
 - :mod:`mamori.alerts.policy`: the decisions, pure (raise, absorb, suppress, escalate);
 - :mod:`mamori.alerts.store`: :class:`AlertStore`, HOME/alerts.db, every change audited;
+  its parts :mod:`~mamori.alerts.intake`, :mod:`~mamori.alerts.changes` and
+  :mod:`~mamori.alerts.queries` over :mod:`~mamori.alerts.core` and :mod:`~mamori.alerts.db`;
 - :mod:`mamori.alerts.notifying`: the one place that calls :mod:`mamori.notify`;
 - :mod:`mamori.alerts.settings`: ``[alerts]`` in mamori.toml.
 

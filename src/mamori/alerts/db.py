@@ -15,7 +15,7 @@ import orjson
 
 from mamori.alerts.errors import AlertsUnavailable
 from mamori.alerts.model import Alert, AlertId, AlertState
-from mamori.fsutil import open_private_sqlite
+from mamori.fsutil import cannot_use, open_private_db
 from mamori.home import Home
 
 DB_NAME: Final = "alerts.db"
@@ -97,19 +97,12 @@ def db_path(home: Home) -> Path:
 
 def connect(home: Home) -> sqlite3.Connection:
     """The store, created mode 0600, WAL, synchronous FULL, schema applied."""
-    path = db_path(home)
-    try:
-        return open_private_sqlite(path, SCHEMA)
-    except (OSError, sqlite3.Error) as e:
-        raise failed(path, e) from e
+    return open_private_db(db_path(home), SCHEMA, failed)
 
 
 def failed(path: Path, e: Exception) -> AlertsUnavailable:
-    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-    return AlertsUnavailable(
-        f"cannot use the alert store {path}: {reason}",
-        hint="check that the home is writable by this user and the disk not full",
-    )
+    """The error of a store that cannot be opened, read or written."""
+    return cannot_use(AlertsUnavailable, f"the alert store {path}", e)
 
 
 def dumps(value: Any) -> str:

@@ -131,11 +131,10 @@ def _string_pred(s: SigmaString, *, search: bool = False) -> Callable[[str], boo
     """A test of text against a Sigma string with its wildcards. ``search``: match anywhere
     (keyword searches) rather than the whole value."""
     cased = isinstance(s, SigmaCasedString)
-    parts: list[str | SpecialChars] = []
-    for p in s.s:
-        if not isinstance(p, str | SpecialChars):
-            raise DetectError(f"placeholder {p} in a value is not supported")
-        parts.append(p)
+    parts = _string_parts(s)
+    if parts is None:
+        placeholder = next(p for p in s.s if not isinstance(p, str | SpecialChars))
+        raise DetectError(f"placeholder {placeholder} in a value is not supported")
     if not search:
         fast = _fast_string_pred(parts, cased)
         if fast is not None:
@@ -146,6 +145,16 @@ def _string_pred(s: SigmaString, *, search: bool = False) -> Callable[[str], boo
     if search:
         return lambda x: rx.search(x) is not None
     return lambda x: rx.fullmatch(x) is not None
+
+
+def _string_parts(s: SigmaString) -> list[str | SpecialChars] | None:
+    """The text and wildcards of a Sigma string; None when it holds a placeholder."""
+    parts: list[str | SpecialChars] = []
+    for p in s.s:
+        if not isinstance(p, str | SpecialChars):
+            return None
+        parts.append(p)
+    return parts
 
 
 def _wildcard_regex(parts: list[str | SpecialChars]) -> str:
@@ -375,6 +384,12 @@ def _keyword_pred(value: SigmaType) -> Pred:
         sp = _on_text(_string_pred(SigmaString(str(value.number)), search=True))
     else:
         sp = _value_pred(value)
+    return _in_keyword_fields(sp)
+
+
+def _in_keyword_fields(sp: ValuePred) -> Pred:
+    """A test of an event: does one of its keyword fields (:data:`KEYWORD_FIELDS`) hold a
+    value `sp` accepts?"""
 
     def keyword(ev: Event) -> bool:
         for f in KEYWORD_FIELDS:
@@ -386,28 +401,39 @@ def _keyword_pred(value: SigmaType) -> Pred:
     return keyword
 
 
-def _merged_keywords(args: list[Any]) -> Pred | None:
-    """A list of case-insensitive keywords as one regular expression: one search per event
-    and field instead of one per keyword (rules list dozens)."""
-    alts: list[str] = []
-    globs: list[tuple[str, ...]] = []
+def _keywords(args: list[Any]) -> list[list[str | SpecialChars]] | None:
+    """The parts of each argument of an OR when there are two or more and every one is a
+    case-insensitive keyword (text and wildcards); None otherwise."""
+    keywords: list[list[str | SpecialChars]] = []
     for a in args:
         if not isinstance(a, ConditionValueExpression):
             return None
         v = a.value
         if not isinstance(v, SigmaString) or isinstance(v, SigmaCasedString):
             return None
-        parts: list[str | SpecialChars] = []
-        for p in v.s:
-            if not isinstance(p, str | SpecialChars):
-                return None
-            parts.append(p)
-        alts.append(_wildcard_regex(parts))
-        if SpecialChars.WILDCARD_SINGLE not in parts:
-            globs.append(tuple(p.lower() for p in parts if isinstance(p, str)))
-    if len(alts) < 2:
+        parts = _string_parts(v)
+        if parts is None:
+            return None
+        keywords.append(parts)
+    return keywords if len(keywords) >= 2 else None
+
+
+def _globs(keywords: list[list[str | SpecialChars]]) -> list[tuple[str, ...]] | None:
+    """The lowered text pieces of each keyword when none has a ``?`` wildcard: a keyword then
+    matches where its pieces occur in order."""
+    if any(SpecialChars.WILDCARD_SINGLE in parts for parts in keywords):
         return None
-    if len(globs) == len(alts):
+    return [tuple(p.lower() for p in parts if isinstance(p, str)) for parts in keywords]
+
+
+def _merged_keywords(args: list[Any]) -> Pred | None:
+    """A list of case-insensitive keywords as one regular expression: one search per event
+    and field instead of one per keyword (rules list dozens)."""
+    keywords = _keywords(args)
+    if keywords is None:
+        return None
+    globs = _globs(keywords)
+    if globs is not None:
         # Only `*` wildcards: each keyword is literal pieces that must occur in order. Lower the
         # text once and use str.find; a regex with `.*` backtracks badly on long messages.
         pieces = tuple(globs)
@@ -427,17 +453,10 @@ def _merged_keywords(args: list[Any]) -> Pred | None:
 
         sp = _on_text(any_glob)
     else:
+        alts = (_wildcard_regex(parts) for parts in keywords)
         rx = re.compile("|".join(f"(?:{x})" for x in alts), re.IGNORECASE | re.DOTALL)
         sp = _on_text(lambda x: rx.search(x) is not None)
-
-    def keywords(ev: Event) -> bool:
-        for f in KEYWORD_FIELDS:
-            v = ev.get(f)
-            if v is not None and sp(v):
-                return True
-        return False
-
-    return keywords
+    return _in_keyword_fields(sp)
 
 
 def _and(preds: list[Pred]) -> Pred:
@@ -718,21 +737,8 @@ def _field_hints(field: str, value: SigmaType, fields: Mapping[str, str]) -> Hin
 def _keyword_globs(args: list[Any]) -> list[tuple[str, ...]] | None:
     """The lowered pieces of each keyword when :func:`_merged_keywords` searches them with
     ``str.find`` over the lowered text (a list of plain keywords, ``*`` wildcards at most)."""
-    globs: list[tuple[str, ...]] = []
-    for a in args:
-        if not isinstance(a, ConditionValueExpression):
-            return None
-        v = a.value
-        if not isinstance(v, SigmaString) or isinstance(v, SigmaCasedString):
-            return None
-        pieces: list[str] = []
-        for p in v.s:
-            if isinstance(p, str):
-                pieces.append(p.lower())
-            elif p is not SpecialChars.WILDCARD_MULTI:
-                return None
-        globs.append(tuple(pieces))
-    return globs if len(globs) >= 2 else None
+    keywords = _keywords(args)
+    return None if keywords is None else _globs(keywords)
 
 
 def _keyword_hints(globs: list[tuple[str, ...]]) -> Hints:

@@ -310,12 +310,6 @@ def _text(v: Any) -> str:
     return v if isinstance(v, str) else orjson.dumps(v).decode()
 
 
-def _summary(title: str, group: Sequence[tuple[str, str]]) -> str:
-    if not group:
-        return title
-    return f"{title}: " + " ".join(f"{_LABELS.get(k, k)}={v}" for k, v in group)
-
-
 def _base_detection(
     info: RuleInfo, index: int, when: float | None, flat: Mapping[str, Any]
 ) -> Detection:
@@ -329,33 +323,40 @@ def _base_detection(
     if isinstance(msg, str) and len(msg) > MESSAGE_LIMIT:
         selected["message"] = msg[:MESSAGE_LIMIT]
     t = when if when is not None else 0.0
-    return Detection(
-        rule=info.id,
-        title=info.title,
-        severity=info.severity,
-        clauses=info.clauses,
-        events=(index,),
-        first_seen=t,
-        last_seen=t,
-        group=group,
-        correlation=False,
-        summary=_summary(info.title, group),
-        fields=selected,
-    )
+    return _detection(info, (index,), t, t, group, correlation=False, fields=selected)
 
 
 def _correlation_detection(info: RuleInfo, m: CorrelationMatch) -> Detection:
     group = tuple((k, "" if v is None else _text(v)) for k, v in m.group)
+    return _detection(
+        info, m.event_ids, m.first, m.last, group, correlation=True, fields=dict(group)
+    )
+
+
+def _detection(
+    info: RuleInfo,
+    events: tuple[int, ...],
+    first: float,
+    last: float,
+    group: tuple[tuple[str, str], ...],
+    *,
+    correlation: bool,
+    fields: Mapping[str, Any],
+) -> Detection:
+    """A detection of the rule `info` describes, its summary the title with the group."""
+    summary = info.title
+    if group:
+        summary += ": " + " ".join(f"{_LABELS.get(k, k)}={v}" for k, v in group)
     return Detection(
         rule=info.id,
         title=info.title,
         severity=info.severity,
         clauses=info.clauses,
-        events=m.event_ids,
-        first_seen=m.first,
-        last_seen=m.last,
+        events=events,
+        first_seen=first,
+        last_seen=last,
         group=group,
-        correlation=True,
-        summary=_summary(info.title, group),
-        fields=dict(group),
+        correlation=correlation,
+        summary=summary,
+        fields=fields,
     )

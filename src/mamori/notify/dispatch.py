@@ -82,6 +82,24 @@ class DeliveryResult:
     next_at: float | None = None
     """Deferred: when the next attempt is due (unix seconds)."""
 
+    @classmethod
+    def of(
+        cls, d: Delivery, outcome: Outcome, detail: str, next_at: float | None = None
+    ) -> DeliveryResult:
+        """The result of an attempt at `d` (as claimed: its attempts count this one)."""
+        return cls(
+            id=d.id,
+            delivery=d.delivery,
+            route=d.route,
+            transport=d.transport,
+            kind=d.kind,
+            subject=d.subject,
+            outcome=outcome,
+            detail=detail,
+            attempts=d.attempts,
+            next_at=next_at,
+        )
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -302,7 +320,7 @@ class Dispatcher:
         await self._record("notify.sent", "success", {**self._fields(d), **sent.fields})
         await asyncio.to_thread(self.store.mark_sent, d.id, now, sent.detail)
         self._log("info", "notification sent", id=d.id, route=d.route, detail=sent.detail)
-        return self._result(d, Outcome.SENT, sent.detail)
+        return DeliveryResult.of(d, Outcome.SENT, sent.detail)
 
     async def _failed(
         self,
@@ -319,7 +337,7 @@ class Dispatcher:
             await self._record("notify.failed", "failure", fields)
             await asyncio.to_thread(self.store.mark_failed, d.id, now, reason)
             self._log("error", "notification failed", id=d.id, route=d.route, error=error)
-            return self._result(d, Outcome.FAILED, reason)
+            return DeliveryResult.of(d, Outcome.FAILED, reason)
         wait = backoff_s(d.attempts, self.backoff_base_s, self.backoff_max_s)
         if retry_after_s is not None:
             wait = min(max(wait, retry_after_s), self.backoff_max_s)
@@ -333,23 +351,7 @@ class Dispatcher:
         await self._record("notify.deferred", "failure", fields)
         await asyncio.to_thread(self.store.mark_retry, d.id, next_at, error)
         self._log("warning", "notification deferred", id=d.id, route=d.route, error=error)
-        return self._result(d, Outcome.DEFERRED, error, next_at)
-
-    def _result(
-        self, d: Delivery, outcome: Outcome, detail: str, next_at: float | None = None
-    ) -> DeliveryResult:
-        return DeliveryResult(
-            id=d.id,
-            delivery=d.delivery,
-            route=d.route,
-            transport=d.transport,
-            kind=d.kind,
-            subject=d.subject,
-            outcome=outcome,
-            detail=detail,
-            attempts=d.attempts,
-            next_at=next_at,
-        )
+        return DeliveryResult.of(d, Outcome.DEFERRED, error, next_at)
 
     async def _record(self, action: str, outcome: str, fields: dict[str, Any]) -> None:
         # Recorded before the row is updated: a crash in between sends again and records

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, TypeVar
 
 from mamori.notify.errors import NotifyError
 from mamori.notify.kinds import Kind, Severity
@@ -19,6 +20,8 @@ from mamori.notify.settings import ADDRESS, NotifyConfig, Route
 
 MAX_SUBJECT_CHARS = 998
 """RFC 5322 §2.1.1: no line of a message may exceed 998 characters."""
+
+_Member = TypeVar("_Member", bound=StrEnum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,22 +46,8 @@ class Notification:
     """Non-empty: send by e-mail to exactly these addresses, bypassing routing."""
 
     def __post_init__(self) -> None:
-        try:
-            kind = Kind(self.kind)
-        except ValueError as e:
-            raise NotifyError(
-                f"{self.kind!r} is not a notification kind",
-                hint=f"use one of {', '.join(k.value for k in Kind)}",
-            ) from e
-        try:
-            severity = Severity(self.severity)
-        except ValueError as e:
-            raise NotifyError(
-                f"{self.severity!r} is not a severity",
-                hint=f"use one of {', '.join(s.value for s in Severity)}",
-            ) from e
-        object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "severity", severity)
+        object.__setattr__(self, "kind", _member(Kind, self.kind, "a notification kind"))
+        object.__setattr__(self, "severity", _member(Severity, self.severity, "a severity"))
         if not self.subject.strip():
             raise NotifyError("a notification needs a subject")
         # A line break in a header would let the text add headers of its own (RFC 5322 §2.2).
@@ -81,6 +70,16 @@ class Notification:
                     f"{addr!r} is not an e-mail address",
                     hint="give bare addresses such as csirt@example.jp",
                 )
+
+
+def _member(enum: type[_Member], value: str, what: str) -> _Member:
+    """`value` (a member or its string) as a member of `enum`; NotifyError when it is none."""
+    try:
+        return enum(value)
+    except ValueError as e:
+        raise NotifyError(
+            f"{value!r} is not {what}", hint=f"use one of {', '.join(m.value for m in enum)}"
+        ) from e
 
 
 def route_takes(route: Route, n: Notification) -> bool:

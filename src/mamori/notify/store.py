@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
-from mamori.fsutil import open_private_sqlite
+from mamori.fsutil import cannot_use, open_private_db
 from mamori.notify.errors import NotifyError
 from mamori.notify.kinds import Kind, Severity, Transport
 
@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS delivery(
 );
 CREATE INDEX IF NOT EXISTS delivery_due ON delivery(state, next_at);
 """
+
+_DUE: Final = "state = 'pending' AND next_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)"
+"""A delivery due and not held by a dispatcher, at a moment given twice."""
 
 
 class State(StrEnum):
@@ -160,24 +163,14 @@ class DeliveryStore:
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
-        try:
-            conn = open_private_sqlite(self.path, SCHEMA)
-        except (OSError, sqlite3.Error) as e:
-            raise self._failed(e) from e
+        conn = open_private_db(self.path, SCHEMA, _failed)
         conn.row_factory = sqlite3.Row
         try:
             yield conn
         except sqlite3.Error as e:
-            raise self._failed(e) from e
+            raise _failed(self.path, e) from e
         finally:
             conn.close()
-
-    def _failed(self, e: Exception) -> NotifyError:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        return NotifyError(
-            f"cannot use the delivery queue {self.path}: {reason}",
-            hint="check that the home is writable by this user and the disk not full",
-        )
 
     def add(self, items: Sequence[NewDelivery], now: float) -> list[int]:
         """Store `items`, due now, in one transaction; their ids in order."""
@@ -219,9 +212,7 @@ class DeliveryStore:
         with self._conn() as conn:
             if only is None:
                 rows = conn.execute(
-                    "SELECT * FROM delivery WHERE state = 'pending' AND next_at <= ? "
-                    "AND (claimed_until IS NULL OR claimed_until <= ?) "
-                    "ORDER BY next_at, id LIMIT ?",
+                    f"SELECT * FROM delivery WHERE {_DUE} ORDER BY next_at, id LIMIT ?",  # noqa: S608 (fixed)
                     (now, now, limit),
                 ).fetchall()
             else:
@@ -229,8 +220,7 @@ class DeliveryStore:
                 for delivery_id in sorted(set(only))[:limit]:
                     rows.extend(
                         conn.execute(
-                            "SELECT * FROM delivery WHERE id = ? AND state = 'pending' "
-                            "AND next_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)",
+                            f"SELECT * FROM delivery WHERE id = ? AND {_DUE}",  # noqa: S608 (fixed)
                             (delivery_id, now, now),
                         ).fetchall()
                     )
@@ -241,9 +231,8 @@ class DeliveryStore:
         no longer due or another dispatcher holds it."""
         with self._conn() as conn:
             cur = conn.execute(
-                "UPDATE delivery SET claimed_until = ?, attempts = attempts + 1 "
-                "WHERE id = ? AND state = 'pending' AND next_at <= ? "
-                "AND (claimed_until IS NULL OR claimed_until <= ?)",
+                "UPDATE delivery SET claimed_until = ?, attempts = attempts + 1 "  # noqa: S608 (fixed)
+                f"WHERE id = ? AND {_DUE}",
                 (until, delivery_id, now, now),
             )
             if cur.rowcount != 1:
@@ -260,27 +249,21 @@ class DeliveryStore:
             )
 
     def mark_sent(self, delivery_id: int, now: float, result: str) -> None:
-        with self._conn() as conn:
-            conn.execute(
-                "UPDATE delivery SET state = 'sent', result = ?, done_at = ?, "
-                "claimed_until = NULL WHERE id = ?",
-                (result, now, delivery_id),
-            )
+        self._settle(delivery_id, "state = 'sent', result = ?, done_at = ?", (result, now))
 
     def mark_retry(self, delivery_id: int, next_at: float, error: str) -> None:
-        with self._conn() as conn:
-            conn.execute(
-                "UPDATE delivery SET next_at = ?, last_error = ?, claimed_until = NULL "
-                "WHERE id = ?",
-                (next_at, error, delivery_id),
-            )
+        self._settle(delivery_id, "next_at = ?, last_error = ?", (next_at, error))
 
     def mark_failed(self, delivery_id: int, now: float, error: str) -> None:
+        self._settle(delivery_id, "state = 'failed', last_error = ?, done_at = ?", (error, now))
+
+    def _settle(self, delivery_id: int, assignments: str, params: tuple[Any, ...]) -> None:
+        """End the claim on a delivery and set `assignments` (a fixed fragment of this module,
+        its values in `params`)."""
         with self._conn() as conn:
             conn.execute(
-                "UPDATE delivery SET state = 'failed', last_error = ?, done_at = ?, "
-                "claimed_until = NULL WHERE id = ?",
-                (error, now, delivery_id),
+                f"UPDATE delivery SET {assignments}, claimed_until = NULL WHERE id = ?",  # noqa: S608 (fixed)
+                (*params, delivery_id),
             )
 
     def get(self, delivery_id: int) -> Delivery | None:
@@ -301,3 +284,7 @@ class DeliveryStore:
                     (state.value, limit),
                 ).fetchall()
         return [_row(r) for r in rows]
+
+
+def _failed(path: Path, e: Exception) -> NotifyError:
+    return cannot_use(NotifyError, f"the delivery queue {path}", e)

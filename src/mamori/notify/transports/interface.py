@@ -1,11 +1,15 @@
-"""What every transport returns or raises; the dispatcher sees only these."""
+"""What every transport returns or raises (the dispatcher sees only these), and the TLS
+context with a configured CA file that they share."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from mamori.fsutil import failure_reason
 from mamori.notify.errors import NotifyError
 
 
@@ -36,3 +40,17 @@ class SendError(NotifyError):
         self.permanent = permanent
         self.retry_after_s = retry_after_s
         """The receiver asked to wait this long (HTTP Retry-After), if it said."""
+
+
+def ca_context(ca_file: Path | None, setting: str) -> ssl.SSLContext:
+    """A client context that verifies the server's certificate and name; with `ca_file`, only
+    the CAs in it are trusted (a private CA). A CA file that cannot be read is a failure worth
+    retrying (the operator can fix it): `setting` says where it is configured."""
+    try:
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as e:
+        raise SendError(
+            f"cannot read the CA file {ca_file}: {failure_reason(e)}",
+            permanent=False,
+            hint=f"check {setting}: a PEM file of CA certificates",
+        ) from e

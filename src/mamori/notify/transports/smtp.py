@@ -22,7 +22,7 @@ import aiosmtplib
 from mamori import __version__
 from mamori.notify.kinds import Kind, Security, Severity
 from mamori.notify.settings import SmtpConfig
-from mamori.notify.transports.interface import SendError, Sent
+from mamori.notify.transports.interface import SendError, Sent, ca_context
 
 # RFC 5322 with CRLF line ends and no raw UTF-8 in headers: encoded-words instead.
 POLICY = email.policy.SMTP.clone(utf8=False, max_line_length=78)
@@ -68,15 +68,7 @@ def build_message(
 def tls_context(ca_file: Path | None) -> ssl.SSLContext:
     """A client context that verifies the server's certificate and name; TLS 1.2 or later.
     With `ca_file`, only the CAs in it are trusted (a private CA)."""
-    try:
-        ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    except (OSError, ssl.SSLError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise SendError(
-            f"cannot read the CA file {ca_file}: {reason}",
-            permanent=False,
-            hint="check ca_file in mamori.toml: a PEM file of CA certificates",
-        ) from e
+    ctx = ca_context(ca_file, "ca_file in mamori.toml")
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     return ctx
 

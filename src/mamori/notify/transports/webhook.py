@@ -29,7 +29,7 @@ from mamori import __version__
 from mamori.ledger.canonical import canonical
 from mamori.notify.settings import redact_url
 from mamori.notify.signature import sign
-from mamori.notify.transports.interface import SendError, Sent
+from mamori.notify.transports.interface import SendError, Sent, ca_context
 
 RETRYABLE_4XX: Final = frozenset({408, 429})
 MAX_RETRY_AFTER_S: Final = 3600.0
@@ -93,15 +93,7 @@ async def post(
     shown = redact_url(url)
     verify: ssl.SSLContext | bool = True
     if ca_file is not None:
-        try:
-            verify = ssl.create_default_context(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as e:
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            raise SendError(
-                f"cannot read the CA file {ca_file}: {reason}",
-                permanent=False,
-                hint="check the route's ca_file: a PEM file of CA certificates",
-            ) from e
+        verify = ca_context(ca_file, "the route's ca_file")
     try:
         async with (
             httpx.AsyncClient(verify=verify, timeout=timeout_s, follow_redirects=False) as client,
