@@ -11,7 +11,7 @@ from mamori.alerts.store import AlertStore
 from mamori.detect.detection import Detection
 from mamori.home import Home
 from mamori.incidents import linkage, sending
-from mamori.incidents.errors import IncidentsError, NotFound
+from mamori.incidents.errors import IncidentsError, NotFound, StoreUnavailable
 from mamori.incidents.model import AlertId, IncidentId
 
 AT = 1_790_000_000.0
@@ -63,6 +63,28 @@ def test_unknown_alerts(home: Home) -> None:
         linkage.alert_summary(home, AlertId("77"))
     with pytest.raises(NotFound, match="numbers"):
         linkage.alert_summary(home, AlertId("abc"))
+
+
+def test_a_missing_alert_is_not_found_not_a_refusal(home: Home) -> None:
+    """Regression: the alert store's AlertNotFound came out as a plain IncidentsError, and the
+    `None → NotFound` branch after it never ran."""
+    from mamori.alerts.errors import AlertNotFound
+
+    missing = AlertId(str(int(_alert(home)) + 1))
+    with pytest.raises(NotFound) as e:
+        linkage.alert_summary(home, missing)
+    assert e.value.message == f"there is no alert {missing}"
+    assert e.value.hint == "list the alerts with `mamori alerts list`"
+    assert isinstance(e.value.__cause__, AlertNotFound)
+
+
+def test_an_alert_store_that_cannot_be_used_is_store_unavailable(home: Home) -> None:
+    aid = _alert(home)
+    for p in home.root.glob("alerts.db*"):
+        p.unlink()
+    (home.root / "alerts.db").mkdir()
+    with pytest.raises(StoreUnavailable, match=f"cannot read alert {aid}"):
+        linkage.alert_summary(home, aid)
 
 
 def _smtp(home: Home) -> None:

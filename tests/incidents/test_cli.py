@@ -17,7 +17,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mamori.cli.incidents import incidents_app, tickets_app
+from mamori.cli.incidents import incidents_app
+from mamori.cli.tickets import tickets_app
 from mamori.errors import MamoriError
 from mamori.home import Home
 from tests.incidents.conftest import CSIRT_TO, FakeAlerts, Mail, audit_events, configure_csirt
@@ -180,12 +181,62 @@ def test_tickets(home: Home) -> None:
     assert text.code == 0 and tid in text.out
 
 
+def test_a_lost_audit_event_says_the_change_was_made(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the CLI could not tell "done, but its audit event was not recorded" from a
+    refusal; it now says the change was made, and exits 2."""
+    from mamori import audit
+    from mamori.audit import AuditError
+
+    iid = ok(home, "incidents", "create", "--title", "x")["id"]
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise AuditError("the outbox is full", hint="free disk space")
+
+    monkeypatch.setattr(audit, "record", broken)
+    for args in (
+        ("incidents", "step", iid, "isolated"),
+        ("tickets", "open", "--category", "inquiry", "--requester", "r", "--subject", "s"),
+    ):
+        r = cli(home, *args)
+        assert r.code == 2, r.err
+        assert r.err.startswith(
+            "mamori: the change was made, but its audit event could not be recorded\n"
+        ), r.err
+        assert "the outbox is full" in r.err and "the change stands" in r.err
+    monkeypatch.undo()
+    assert ok(home, "incidents", "show", iid)["stage"] == "isolated"
+    assert len(ok(home, "tickets", "list")) == 1
+
+
+def test_crlf_typed_or_pasted_is_kept_as_lf(home: Home) -> None:
+    """Regression: a CR in pasted text was refused as a control character."""
+    iid = ok(home, "incidents", "create", "--title", "x", "--description", "a\r\nb")["id"]
+    assert ok(home, "incidents", "show", iid)["description"] == "a\nb"
+    tid = ok(home, "tickets", "open", "--category", "inquiry", "--requester", "r",
+             "--subject", "s")["id"]  # fmt: skip
+    assert ok(home, "tickets", "comment", tid, "one\r\ntwo")["log"][0]["text"] == "one\ntwo"
+
+
+def test_countermeasure_done_checks_the_incident(home: Home) -> None:
+    a = ok(home, "incidents", "create", "--title", "a")["id"]
+    b = ok(home, "incidents", "create", "--title", "b")["id"]
+    cm = ok(home, "incidents", "countermeasure", "add", b, "--text", "t", "--owner", "o",
+            "--due", "2026-12-31")["id"]  # fmt: skip
+    r = cli(home, "incidents", "countermeasure", "done", str(cm), "--incident", a)
+    assert r.code == 2 and f"countermeasure {cm} is not one of {a}" in r.err
+    done = ok(home, "incidents", "countermeasure", "done", str(cm), "--incident", b)
+    assert done["state"] == "done"
+
+
 def test_a_real_process_prints_no_traceback(home: Home) -> None:
     """Through mamori.cli.main.main (mounting the apps when the lead has not yet)."""
     script = (
         "import sys\n"
         "from mamori.cli import main as m\n"
-        "from mamori.cli.incidents import incidents_app, tickets_app\n"
+        "from mamori.cli.incidents import incidents_app\n"
+        "from mamori.cli.tickets import tickets_app\n"
         "names = {g.name for g in m.app.registered_groups}\n"
         "if 'incidents' not in names:\n"
         "    m.app.add_typer(incidents_app, name='incidents')\n"

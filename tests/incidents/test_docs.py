@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from mamori.cli.incidents import countermeasure_app, incidents_app, tickets_app
+from mamori.cli.incidents import countermeasure_app, incidents_app
+from mamori.cli.tickets import tickets_app
 from mamori.incidents import settings
 from mamori.incidents.csirt import render_report, report_context
 from mamori.incidents.model import (

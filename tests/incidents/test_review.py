@@ -187,6 +187,24 @@ def test_countermeasures_tracked_to_done_and_overdue(home: Home, store: Incident
     assert done.as_json(today)["overdue"] is False
 
 
+def test_a_countermeasure_of_another_incident_is_not_found(store: IncidentStore) -> None:
+    """Regression: `complete_countermeasure` did not check that the countermeasure belongs to
+    the incident being worked on, so a page or command about one incident could close
+    another's."""
+    mine = create_incident(store, actor="a", now=T0, title="mine").incident
+    theirs = create_incident(store, actor="a", now=T0, title="theirs").incident
+    cm = add_countermeasure(store, theirs.id, text="patch", owner="ops",
+                            due=dt.date(2026, 12, 1), actor="a", now=T0)  # fmt: skip
+    with pytest.raises(NotFound, match=f"countermeasure {cm.id} is not one of {mine.id}") as e:
+        complete_countermeasure(store, cm.id, actor="b", now=T0, incident=mine.id)
+    assert f"countermeasure list {mine.id}" in (e.value.hint or "")
+    assert store.countermeasure(cm.id).state is CountermeasureState.OPEN
+    with pytest.raises(NotFound, match="INC-2026-0404"):
+        complete_countermeasure(store, cm.id, actor="b", now=T0, incident="INC-2026-0404")
+    done = complete_countermeasure(store, cm.id, actor="b", now=T0, incident=theirs.id.lower())
+    assert done.state is CountermeasureState.DONE
+
+
 def test_a_merged_incident_is_reviewed_through_the_one_it_joined(store: IncidentStore) -> None:
     from mamori.incidents.service import merge_incidents
 

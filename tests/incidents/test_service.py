@@ -3,13 +3,22 @@ change an audit event with what the ledger needs to rebuild the timeline."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import stat
 
 import pytest
 
+from mamori import audit
+from mamori.audit import AuditError
 from mamori.home import Home
-from mamori.incidents.errors import IncidentsError, NotFound, WorkflowRefused
+from mamori.incidents.errors import (
+    AuditNotRecorded,
+    IncidentsError,
+    NotFound,
+    StoreUnavailable,
+    WorkflowRefused,
+)
 from mamori.incidents.model import Category, Level, Priority, Stage, StepKind
 from mamori.incidents.service import (
     close_incident,
@@ -277,3 +286,64 @@ def test_a_notice_that_cannot_be_queued_is_a_problem_not_a_failure(
     assert out.problems == (f"{out.incident.id} was created, but its notice could not be "
                             "queued: notify.db is read-only",)  # fmt: skip
     assert note_breaches(store, T0 + minutes(121))
+
+
+def _broken_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise AuditError("the outbox is full", hint="free disk space")
+
+    monkeypatch.setattr(audit, "record", broken)
+
+
+def test_a_change_whose_audit_event_is_lost_is_not_a_refusal(
+    store: IncidentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: `trail.record` raised a plain IncidentsError after the commit, which a
+    caller could not tell from "refused, nothing changed"."""
+    iid = create_incident(store, actor="a", now=T0, title="x").incident.id
+    _broken_outbox(monkeypatch)
+    with pytest.raises(AuditNotRecorded, match="could not be recorded: the outbox is full") as e:
+        step_incident(store, iid, Stage.ISOLATED, actor="b", now=T0 + minutes(1))
+    assert isinstance(e.value, IncidentsError) and isinstance(e.value.__cause__, AuditError)
+    assert "the change stands" in (e.value.hint or "")
+    assert store.get(iid).stage is Stage.ISOLATED  # the change was made
+    with pytest.raises(AuditNotRecorded):
+        create_incident(store, actor="a", now=T0, title="y")
+    assert [i.title for i in list_incidents(store)] == ["y", "x"]
+    # A refusal is still only an IncidentsError.
+    with pytest.raises(IncidentsError) as refused:
+        step_incident(store, iid, Stage.ISOLATED, actor="b", now=T0 + minutes(2))
+    assert not isinstance(refused.value, AuditNotRecorded)
+
+
+def test_a_store_that_cannot_be_used_is_not_a_refusal(home: Home, store: IncidentStore) -> None:
+    """Regression: `store.db_error` returned a plain IncidentsError, so a broken or locked
+    database looked like a refused change (the console answers StoreUnavailable with 503)."""
+    with pytest.raises(StoreUnavailable, match="cannot use") as e, store.transaction() as conn:
+        conn.execute("INSERT INTO no_such_table VALUES (1)")
+    assert isinstance(e.value, IncidentsError) and "writable" in (e.value.hint or "")
+    assert not store.conn.in_transaction  # rolled back
+    create_incident(store, actor="a", now=T0, title="still usable")
+    store.close()
+    for p in home.root.glob("incidents.db*"):
+        p.unlink()
+    db_path(home).mkdir()  # a directory where the database should be
+    with pytest.raises(StoreUnavailable, match=r"incidents\.db"):
+        IncidentStore.open(home)
+
+
+def test_merge_moves_alerts_through_the_store(store: IncidentStore, alerts: FakeAlerts) -> None:
+    """Regression: `merge_incidents` ran its own SQL on incident_alerts; only the store does."""
+    alerts.add("1")
+    alerts.add("2")
+    a = create_incident(store, actor="a", now=T0, alert_ids=["1"]).incident
+    b = create_incident(store, actor="a", now=T0, alert_ids=["2"]).incident
+    with store.transaction() as conn:
+        store.move_alerts(conn, b.id, a.id, "lead", T0 + minutes(1))
+    assert store.incident_of_alert("2") == a.id
+    assert [x.id for x in store.get(a.id).alerts] == ["1", "2"] and store.get(b.id).alerts == ()
+    from mamori.incidents import effects, merge, service, stages
+
+    for module in (service, stages, merge, effects):
+        source = inspect.getsource(module)
+        assert ".execute(" not in source and "incident_alerts" not in source, module.__name__

@@ -66,6 +66,11 @@ def test_default_targets() -> None:
 def test_targets_can_be_changed() -> None:
     cfg = parse({"incidents": {"targets": {"P1": {"response_minutes": 10}}}})
     assert cfg.targets_for(Priority.P1) == Targets(10, 15, 30, 240, 300)
+    # The first response is not a stage: its target need only be within the resolution's.
+    cfg = parse({"incidents": {"targets": {"P1": {"response_minutes": 20}}}})
+    assert cfg.targets_for(Priority.P1) == Targets(20, 15, 30, 240, 300)
+    cfg = parse({"incidents": {"tickets": {"P5": {"first_response_minutes": 10080}}}})
+    assert cfg.ticket_targets_for(Priority.P5) == TicketTargets(10080, 10080)
 
 
 def test_csirt_values() -> None:

@@ -16,6 +16,7 @@ from mamori.cli import incidents as incidents_cmds
 from mamori.cli import ledger as ledger_cmds
 from mamori.cli import notify as notify_cmds
 from mamori.cli import service as service_cmds
+from mamori.cli import tickets as tickets_cmds
 from mamori.cli import users as users_cmds
 from mamori.cli.common import HomeOption, fail, print_json
 from mamori.errors import MamoriError
@@ -35,7 +36,7 @@ app.add_typer(users_cmds.app, name="users")
 app.add_typer(detect_cmds.app, name="detect")
 app.add_typer(alerts_cmds.app, name="alerts")
 app.add_typer(incidents_cmds.incidents_app, name="incidents")
-app.add_typer(incidents_cmds.tickets_app, name="tickets")
+app.add_typer(tickets_cmds.tickets_app, name="tickets")
 app.add_typer(notify_cmds.app, name="notify")
 app.command(name="up")(service_cmds.up)
 

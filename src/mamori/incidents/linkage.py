@@ -12,7 +12,7 @@ import datetime as dt
 
 from mamori.errors import MamoriError
 from mamori.home import Home
-from mamori.incidents.errors import IncidentsError, NotFound
+from mamori.incidents.errors import IncidentsError, NotFound, StoreUnavailable
 from mamori.incidents.model import AlertId, AlertRef, IncidentId
 
 
@@ -24,17 +24,21 @@ def _time(value: float | dt.datetime | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(float(value), dt.UTC)
 
 
+def _not_found(alert_id: AlertId, why: str) -> NotFound:
+    return NotFound(
+        f"there is no alert {alert_id}{why}", hint="list the alerts with `mamori alerts list`"
+    )
+
+
 def _number(alert_id: AlertId) -> int:
     if not alert_id.isdigit():
-        raise NotFound(
-            f"there is no alert {alert_id}: alert ids are numbers",
-            hint="list the alerts with `mamori alerts list`",
-        )
+        raise _not_found(alert_id, ": alert ids are numbers")
     return int(alert_id)
 
 
 def alert_summary(home: Home, alert_id: AlertId) -> AlertRef:
-    """What the incident needs of one alert; NotFound when there is no such alert."""
+    """What the incident needs of one alert: NotFound when there is no such alert,
+    StoreUnavailable when the alert store cannot be read."""
     from mamori.alerts.errors import AlertNotFound
     from mamori.alerts.store import AlertStore
 
@@ -43,11 +47,9 @@ def alert_summary(home: Home, alert_id: AlertId) -> AlertRef:
         with AlertStore.open(home) as store:
             a = store.get(number)
     except AlertNotFound as e:
-        raise NotFound(
-            f"there is no alert {alert_id}", hint="list the alerts with `mamori alerts list`"
-        ) from e
+        raise _not_found(alert_id, "") from e
     except MamoriError as e:
-        raise IncidentsError(f"cannot read alert {alert_id}: {e.message}", hint=e.hint) from e
+        raise _failed(e, f"cannot read alert {alert_id}") from e
     return AlertRef(
         id=AlertId(str(a.id)),
         rule=str(a.rule),
@@ -84,13 +86,16 @@ def link(
     try:
         with AlertStore.open(home) as store:
             store.link_incident(number, incident_id, actor, now)
-    except TransitionRefused as e:
-        if replacing is not None and replacing in e.message:
-            return
-        raise IncidentsError(
-            f"cannot link alert {alert_id} to {incident_id}: {e.message}", hint=e.hint
-        ) from e
     except MamoriError as e:
-        raise IncidentsError(
-            f"cannot link alert {alert_id} to {incident_id}: {e.message}", hint=e.hint
-        ) from e
+        if isinstance(e, TransitionRefused) and replacing is not None and replacing in e.message:
+            return
+        raise _failed(e, f"cannot link alert {alert_id} to {incident_id}") from e
+
+
+def _failed(e: MamoriError, doing: str) -> IncidentsError:
+    """The alert store's error `e`, met while `doing`: StoreUnavailable when the store cannot
+    be used, else a refusal."""
+    from mamori.alerts.errors import AlertsUnavailable
+
+    kind = StoreUnavailable if isinstance(e, AlertsUnavailable) else IncidentsError
+    return kind(f"{doing}: {e.message}", hint=e.hint)

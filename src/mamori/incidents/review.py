@@ -20,7 +20,7 @@ import orjson
 
 from mamori.errors import MamoriError
 from mamori.incidents import trail
-from mamori.incidents.errors import IncidentsError
+from mamori.incidents.errors import IncidentsError, NotFound
 from mamori.incidents.model import (
     Countermeasure,
     CountermeasureState,
@@ -325,14 +325,26 @@ def add_countermeasure(
 
 
 def complete_countermeasure(
-    store: IncidentStore, cm_id: int, *, actor: str, now: dt.datetime, note: str = ""
+    store: IncidentStore,
+    cm_id: int,
+    *,
+    actor: str,
+    now: dt.datetime,
+    note: str = "",
+    incident: str | None = None,
 ) -> Countermeasure:
-    """Mark a countermeasure done (with who and when)."""
+    """Mark a countermeasure done (with who and when). With `incident`, the incident being
+    worked on: NotFound unless the countermeasure is one of its own."""
     actor = actor.strip()
     if not actor:
         raise IncidentsError("a countermeasure needs --as")
     with store.transaction() as conn:
         cm = store.countermeasure(cm_id)
+        if incident is not None and cm.incident_id != (iid := store.get(incident).id):
+            raise NotFound(
+                f"countermeasure {cm_id} is not one of {iid} (it is one of {cm.incident_id})",
+                hint=f"list those of {iid} with `mamori incidents countermeasure list {iid}`",
+            )
         if cm.state is CountermeasureState.DONE:
             raise IncidentsError(
                 f"countermeasure {cm_id} was already done on {iso(cm.done_at)} by {cm.done_by}"

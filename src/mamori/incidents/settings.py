@@ -6,6 +6,7 @@ Every value is checked here; a wrong one is named with its key and the fix.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -195,58 +196,69 @@ _STAGE_KEYS: Final = (
 )
 
 
-def _targets(value: Any, where: str) -> tuple[tuple[Priority, Targets], ...]:
-    name = "incidents.targets"
-    sec = _table(value, name, where, "P1 = { response_minutes = 15, ... }")
+def _per_priority(
+    value: Any, name: str, where: str, example: str, keys: Sequence[str]
+) -> Iterator[tuple[Priority, str, dict[str, Any]]]:
+    """(priority, its table's name, its table) for each priority of `[name]`."""
+    sec = _table(value, name, where, f"P1 = {{ {example}, ... }}")
     no_extra(sec, name, {p.value for p in Priority}, where)
-    out: list[tuple[Priority, Targets]] = []
     for prio in Priority:
         key = f"{name}.{prio.value}"
-        d = DEFAULT_TARGETS[prio]
         row = _table(sec.get(prio.value, {}), key, where, f"{prio.value} = {{ ... }}")
-        no_extra(row, key, set(_STAGE_KEYS), where)
-        vals = [integer(row, key, k, getattr(d, k), 1, MAX_MINUTES, where) for k in _STAGE_KEYS]
-        t = Targets(*vals)
-        # The stages come in order, so must their due times.
-        pairs = [
-            ("response_minutes", "resolution_minutes"),
-            ("isolated_minutes", "vendor_contacted_minutes"),
-            ("vendor_contacted_minutes", "resolution_minutes"),
-            ("resolution_minutes", "reported_minutes"),
-        ]
-        for earlier, later in pairs:
-            if getattr(t, earlier) > getattr(t, later):
-                raise ConfigError(
-                    f"{where}: [{key}] {later} = {getattr(t, later)} is before "
-                    f"{earlier} = {getattr(t, earlier)}",
-                    hint=f"make {later} at least {getattr(t, earlier)}",
-                )
-        out.append((prio, t))
-    return tuple(out)
+        no_extra(row, key, set(keys), where)
+        yield prio, key, row
+
+
+def _minutes(
+    row: dict[str, Any],
+    key: str,
+    keys: Sequence[str],
+    default: object,
+    order: Sequence[tuple[str, str]],
+    where: str,
+) -> list[int]:
+    """The minutes of `keys` in `row` (each by default the attribute of `default`); for each
+    (earlier, later) in `order`, later at least earlier: the stages come in order, so must
+    their due times."""
+    values = [integer(row, key, k, getattr(default, k), 1, MAX_MINUTES, where) for k in keys]
+    got = dict(zip(keys, values, strict=True))
+    for earlier, later in order:
+        if got[earlier] > got[later]:
+            raise ConfigError(
+                f"{where}: [{key}] {later} = {got[later]} is before {earlier} = {got[earlier]}",
+                hint=f"make {later} at least {got[earlier]}",
+            )
+    return values
+
+
+_STAGE_ORDER: Final = (
+    ("response_minutes", "resolution_minutes"),
+    ("isolated_minutes", "vendor_contacted_minutes"),
+    ("vendor_contacted_minutes", "resolution_minutes"),
+    ("resolution_minutes", "reported_minutes"),
+)
+"""The (earlier, later) pairs of stage targets that must come in that order."""
+
+
+def _targets(value: Any, where: str) -> tuple[tuple[Priority, Targets], ...]:
+    keys, order = _STAGE_KEYS, _STAGE_ORDER
+    rows = _per_priority(value, "incidents.targets", where, "response_minutes = 15", keys)
+    return tuple(
+        (prio, Targets(*_minutes(row, key, keys, DEFAULT_TARGETS[prio], order, where)))
+        for prio, key, row in rows
+    )
+
+
+_TICKET_KEYS: Final = ("first_response_minutes", "resolution_minutes")
 
 
 def _ticket_targets(value: Any, where: str) -> tuple[tuple[Priority, TicketTargets], ...]:
-    name = "incidents.tickets"
-    sec = _table(value, name, where, "P1 = { first_response_minutes = 30, ... }")
-    no_extra(sec, name, {p.value for p in Priority}, where)
-    out: list[tuple[Priority, TicketTargets]] = []
-    for prio in Priority:
-        key = f"{name}.{prio.value}"
-        d = DEFAULT_TICKET_TARGETS[prio]
-        row = _table(sec.get(prio.value, {}), key, where, f"{prio.value} = {{ ... }}")
-        no_extra(row, key, {"first_response_minutes", "resolution_minutes"}, where)
-        first = integer(
-            row, key, "first_response_minutes", d.first_response_minutes, 1, MAX_MINUTES, where
-        )
-        res = integer(row, key, "resolution_minutes", d.resolution_minutes, 1, MAX_MINUTES, where)
-        if first > res:
-            raise ConfigError(
-                f"{where}: [{key}] resolution_minutes = {res} is before "
-                f"first_response_minutes = {first}",
-                hint=f"make resolution_minutes at least {first}",
-            )
-        out.append((prio, TicketTargets(first, res)))
-    return tuple(out)
+    keys, order = _TICKET_KEYS, (_TICKET_KEYS,)
+    rows = _per_priority(value, "incidents.tickets", where, "first_response_minutes = 30", keys)
+    return tuple(
+        (prio, TicketTargets(*_minutes(row, key, keys, DEFAULT_TICKET_TARGETS[prio], order, where)))
+        for prio, key, row in rows
+    )
 
 
 def _csirt(raw: dict[str, Any], where: str) -> CsirtConfig:

@@ -14,12 +14,12 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Final, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mamori.fsutil import open_private_sqlite
 from mamori.home import Home
-from mamori.incidents.errors import IncidentsError, NotFound
+from mamori.incidents.errors import IncidentsError, NotFound, StoreUnavailable
 from mamori.incidents.model import (
     AlertId,
     AlertRef,
@@ -45,7 +45,7 @@ from mamori.incidents.model import (
 )
 from mamori.incidents.settings import IncidentsConfig
 
-DB_NAME = "incidents.db"
+DB_NAME: Final = "incidents.db"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters(
@@ -163,41 +163,76 @@ def open_db(path: Path, schema: str) -> sqlite3.Connection:
         raise db_error(path, e) from e
 
 
-def db_error(path: Path, e: Exception) -> IncidentsError:
+def db_error(path: Path, e: Exception) -> StoreUnavailable:
+    """The error of a database that cannot be used (not a refusal: nothing was changed)."""
     reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-    return IncidentsError(
+    return StoreUnavailable(
         f"cannot use {path}: {reason}",
         hint="check that the home is writable by this user and the disk not full",
     )
 
 
 class Database:
-    """A connection with transactions that turn SQLite errors into IncidentsError."""
+    """One of this package's databases (`DB_NAME` in the home, `SCHEMA`), with the
+    configuration its records are judged by and transactions that turn SQLite errors into
+    :class:`~mamori.incidents.errors.StoreUnavailable`."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    DB_NAME: ClassVar[str]
+    SCHEMA: ClassVar[str]
+
+    def __init__(
+        self,
+        home: Home,
+        path: Path,
+        conn: sqlite3.Connection,
+        config: IncidentsConfig,
+        zone: ZoneInfo,
+    ) -> None:
+        self.home = home
         self.path = path
         self.conn = conn
+        self.config = config
+        self.zone = zone
+
+    @classmethod
+    def open(cls, home: Home) -> Self:
+        cfg = home.config()
+        zone = calendar_zone(cfg.calendar.timezone)
+        path = home.root / cls.DB_NAME
+        conn = open_db(path, cls.SCHEMA)
+        conn.row_factory = sqlite3.Row
+        return cls(home, path, conn, cfg.incidents, zone)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT; rolled back on any error."""
+        """BEGIN IMMEDIATE … COMMIT; rolled back on any error, a SQLite one raised as
+        StoreUnavailable."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
             raise db_error(self.path, e) from e
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        try:
             self.conn.execute("COMMIT")
         except sqlite3.Error as e:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise db_error(self.path, e) from e
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
@@ -221,34 +256,37 @@ class Database:
         return int(n)
 
 
+_EDITABLE: Final = (
+    "title", "description", "category", "urgency", "impact", "priority", "assignee",
+    "detected_at", "occurred_at", "hosts", "users", "breach", "merged_into",
+)  # fmt: skip
+"""The columns of an incident that a change may write (:meth:`IncidentStore.set_fields`)."""
+
+
+def _editable(inc: Incident) -> tuple[Any, ...]:
+    """The values of :data:`_EDITABLE`, in its order."""
+    return (
+        inc.title,
+        inc.description,
+        inc.category.value,
+        inc.urgency.value,
+        inc.impact.value,
+        inc.priority.value,
+        inc.assignee,
+        iso(inc.detected_at),
+        iso(inc.occurred_at),
+        dumps(list(inc.hosts)),
+        dumps(list(inc.users)),
+        None if inc.breach is None else dumps(inc.breach.as_json()),
+        inc.merged_into,
+    )
+
+
 class IncidentStore(Database):
     """HOME/incidents.db, with the configuration its incidents are judged by."""
 
-    def __init__(
-        self,
-        home: Home,
-        conn: sqlite3.Connection,
-        config: IncidentsConfig,
-        zone: ZoneInfo,
-    ) -> None:
-        super().__init__(db_path(home), conn)
-        self.home = home
-        self.config = config
-        self.zone = zone
-
-    @classmethod
-    def open(cls, home: Home) -> IncidentStore:
-        cfg = home.config()
-        zone = calendar_zone(cfg.calendar.timezone)
-        conn = open_db(db_path(home), SCHEMA)
-        conn.row_factory = sqlite3.Row
-        return cls(home, conn, cfg.incidents, zone)
-
-    def __enter__(self) -> IncidentStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    DB_NAME = DB_NAME
+    SCHEMA = SCHEMA
 
     # ------------------------------------------------------------------ incidents
 
@@ -278,29 +316,11 @@ class IncidentStore(Database):
         return [self._incident(r) for r in rows]
 
     def insert(self, conn: sqlite3.Connection, inc: Incident) -> None:
+        columns = ("id", "created_at", "created_by", "stage", *_EDITABLE)
         conn.execute(
-            "INSERT INTO incidents(id, title, description, category, urgency, impact, priority, "
-            "assignee, detected_at, occurred_at, created_at, created_by, stage, hosts, users, "
-            "breach, merged_into) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                inc.id,
-                inc.title,
-                inc.description,
-                inc.category.value,
-                inc.urgency.value,
-                inc.impact.value,
-                inc.priority.value,
-                inc.assignee,
-                iso(inc.detected_at),
-                iso(inc.occurred_at),
-                iso(inc.created_at),
-                inc.created_by,
-                inc.stage.value,
-                dumps(list(inc.hosts)),
-                dumps(list(inc.users)),
-                None if inc.breach is None else dumps(inc.breach.as_json()),
-                inc.merged_into,
-            ),
+            f"INSERT INTO incidents({', '.join(columns)}) "  # noqa: S608 - constant column names
+            f"VALUES ({', '.join('?' * len(columns))})",
+            (inc.id, iso(inc.created_at), inc.created_by, inc.stage.value, *_editable(inc)),
         )
         self.add_steps(conn, inc.id, inc.steps, inc.stage)
 
@@ -321,25 +341,9 @@ class IncidentStore(Database):
     def set_fields(self, conn: sqlite3.Connection, incident_id: IncidentId, inc: Incident) -> None:
         """Write the editable fields of `inc` (title … breach, merged_into)."""
         conn.execute(
-            "UPDATE incidents SET title = ?, description = ?, category = ?, urgency = ?, "
-            "impact = ?, priority = ?, assignee = ?, detected_at = ?, occurred_at = ?, "
-            "hosts = ?, users = ?, breach = ?, merged_into = ? WHERE id = ?",
-            (
-                inc.title,
-                inc.description,
-                inc.category.value,
-                inc.urgency.value,
-                inc.impact.value,
-                inc.priority.value,
-                inc.assignee,
-                iso(inc.detected_at),
-                iso(inc.occurred_at),
-                dumps(list(inc.hosts)),
-                dumps(list(inc.users)),
-                None if inc.breach is None else dumps(inc.breach.as_json()),
-                inc.merged_into,
-                incident_id,
-            ),
+            f"UPDATE incidents SET {', '.join(f'{c} = ?' for c in _EDITABLE)} "  # noqa: S608 - constant column names
+            "WHERE id = ?",
+            (*_editable(inc), incident_id),
         )
 
     def link_alert(
@@ -361,6 +365,21 @@ class IncidentStore(Database):
     def incident_of_alert(self, alert_id: str) -> IncidentId | None:
         rows = self.rows("SELECT incident_id FROM incident_alerts WHERE alert_id = ?", (alert_id,))
         return IncidentId(rows[0][0]) if rows else None
+
+    def move_alerts(
+        self,
+        conn: sqlite3.Connection,
+        from_id: IncidentId,
+        to_id: IncidentId,
+        actor: str,
+        at: dt.datetime,
+    ) -> None:
+        """Every alert of `from_id` now belongs to `to_id` (a merge), linked by `actor` at `at`."""
+        conn.execute(
+            "UPDATE incident_alerts SET incident_id = ?, linked_at = ?, linked_by = ? "
+            "WHERE incident_id = ?",
+            (to_id, iso(at), actor, from_id),
+        )
 
     def _incident(self, r: sqlite3.Row) -> Incident:
         iid = IncidentId(r["id"])

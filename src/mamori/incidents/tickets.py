@@ -14,16 +14,14 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Final, NewType
-from zoneinfo import ZoneInfo
 
-from mamori.home import Home
 from mamori.incidents import trail
+from mamori.incidents.checks import MAX_NAME, MAX_TITLE, clean_actor, clean_text
 from mamori.incidents.errors import IncidentsError, NotFound, WorkflowRefused
 from mamori.incidents.model import Level, Priority, iso, parse_iso, parse_iso_opt
 from mamori.incidents.settings import IncidentsConfig, TicketTargets
-from mamori.incidents.store import Database, calendar_zone, open_db
+from mamori.incidents.store import Database
 
 TicketId = NewType("TicketId", str)
 """`TKT-YYYY-NNNN`: the year of opening in the calendar zone, then a number within it."""
@@ -206,33 +204,8 @@ def _met(due: dt.datetime, at: dt.datetime | None, now: dt.datetime) -> bool | N
 class TicketStore(Database):
     """HOME/tickets.db."""
 
-    def __init__(
-        self,
-        home: Home,
-        path: Path,
-        conn: sqlite3.Connection,
-        config: IncidentsConfig,
-        zone: ZoneInfo,
-    ) -> None:
-        super().__init__(path, conn)
-        self.home = home
-        self.config = config
-        self.zone = zone
-
-    @classmethod
-    def open(cls, home: Home) -> TicketStore:
-        cfg = home.config()
-        zone = calendar_zone(cfg.calendar.timezone)
-        path = home.root / DB_NAME
-        conn = open_db(path, SCHEMA)
-        conn.row_factory = sqlite3.Row
-        return cls(home, path, conn, cfg.incidents, zone)
-
-    def __enter__(self) -> TicketStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    DB_NAME = DB_NAME
+    SCHEMA = SCHEMA
 
     def find(self, ticket_id: str) -> Ticket | None:
         rows = self.rows("SELECT * FROM tickets WHERE id = ?", (ticket_id.upper(),))
@@ -313,17 +286,6 @@ class TicketStore(Database):
         )
 
 
-def _clean(value: str, what: str, limit: int, *, required: bool = True, line: bool = False) -> str:
-    value = value.strip()
-    if required and not value:
-        raise IncidentsError(f"{what} is empty", hint=f"give {what}")
-    if len(value) > limit:
-        raise IncidentsError(f"{what} is longer than {limit} characters")
-    if any(ord(c) < 32 and (line or c not in "\n\t") for c in value):
-        raise IncidentsError(f"{what} holds control characters or line breaks", hint="remove them")
-    return value
-
-
 def ticket_priority(
     config: IncidentsConfig,
     priority: Priority | None,
@@ -356,10 +318,10 @@ def open_ticket(
     assignee: str | None = None,
 ) -> Ticket:
     """A new ticket, status new."""
-    requester = _clean(requester, "the requester", 200, line=True)
-    subject = _clean(subject, "the subject", 200, line=True)
-    description = _clean(description, "the description", 20_000, required=False)
-    actor = _clean(actor, "the actor (--as)", 200, line=True)
+    requester = clean_text(requester, "the requester", MAX_NAME, required=True, line=True)
+    subject = clean_text(subject, "the subject", MAX_TITLE, required=True, line=True)
+    description = clean_text(description, "the description")
+    actor = clean_actor(actor)
     prio = ticket_priority(store.config, priority, urgency, impact)
     year = now.astimezone(store.zone).year
     with store.transaction() as conn:
@@ -406,8 +368,8 @@ def comment_ticket(
     store: TicketStore, ticket_id: str, text: str, *, actor: str, now: dt.datetime
 ) -> Ticket:
     """Add a comment (the first by someone other than the requester is the first response)."""
-    text = _clean(text, "the comment", 20_000)
-    actor = _clean(actor, "the actor (--as)", 200, line=True)
+    text = clean_text(text, "the comment", required=True)
+    actor = clean_actor(actor)
     with store.transaction() as conn:
         t = store.get(ticket_id)
         if t.status is TicketStatus.CLOSED:
@@ -438,8 +400,8 @@ def set_ticket_status(
 ) -> Ticket:
     """Move a ticket to `status` as :data:`TICKET_TABLE` allows; resolved → in_progress reopens
     it (a note, the reason, is required) and clears its resolution time."""
-    actor = _clean(actor, "the actor (--as)", 200, line=True)
-    note = _clean(note, "the note", 20_000, required=False)
+    actor = clean_actor(actor)
+    note = clean_text(note, "the note")
     with store.transaction() as conn:
         t = store.get(ticket_id)
         if not TICKET_TABLE[(t.status, status)]:
@@ -505,7 +467,7 @@ def update_ticket(
     category: TicketCategory | None = None,
 ) -> Ticket:
     """Change the assignee (None: unassign), the priority or the category."""
-    actor = _clean(actor, "the actor (--as)", 200, line=True)
+    actor = clean_actor(actor)
     with store.transaction() as conn:
         t = store.get(ticket_id)
         changes: dict[str, list[Any]] = {}

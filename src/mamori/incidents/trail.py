@@ -15,7 +15,7 @@ from typing import Any
 from mamori import audit
 from mamori.errors import MamoriError
 from mamori.home import Home
-from mamori.incidents.errors import IncidentsError
+from mamori.incidents.errors import AuditNotRecorded
 from mamori.incidents.model import iso
 
 
@@ -29,13 +29,14 @@ def record(
     done: str,
     outcome: str = "success",
 ) -> None:
-    """Record the event of a change already made (`done` says what, for the error message)."""
+    """Record the event of a change already made (`done` says what, for the error message);
+    AuditNotRecorded when the outbox refuses it (the change stands)."""
     try:
         audit.record(
             home, action, outcome=outcome, fields={**fields, "actor": actor, "at": iso(at)}
         )
     except MamoriError as e:
-        raise IncidentsError(
+        raise AuditNotRecorded(
             f"{done}, but its audit event ({action}) could not be recorded: {e.message}",
             hint="the change stands; make the outbox writable again (disk space, permissions) "
             "and note the change in your records",

@@ -116,16 +116,10 @@ def target_of(action: Action) -> Stage:
 
 
 def step_action(stage: Stage) -> Action:
-    """The action of `mamori incidents step ID STAGE`."""
+    """The action of `mamori incidents step ID STAGE`: `to_STAGE`."""
     match stage:
-        case Stage.ISOLATED:
-            return Action.TO_ISOLATED
-        case Stage.VENDOR_CONTACTED:
-            return Action.TO_VENDOR_CONTACTED
-        case Stage.RECOVERY_CONFIRMED:
-            return Action.TO_RECOVERY_CONFIRMED
-        case Stage.REPORTED:
-            return Action.TO_REPORTED
+        case Stage.ISOLATED | Stage.VENDOR_CONTACTED | Stage.RECOVERY_CONFIRMED | Stage.REPORTED:
+            return Action(f"to_{stage.value}")
         case Stage.DETECTED:
             raise WorkflowRefused(
                 "no step leads to `detected`: every incident starts there",
