@@ -617,3 +617,14 @@ def test_the_switch_link_on_a_page_at_a_hostile_path_goes_home(live: Live) -> No
 )
 def test_wants_html(path: str, accept: str | None, expected: bool) -> None:
     assert wants_html(path, accept) is expected
+
+
+def test_every_screenshot_is_listed_in_the_docs() -> None:
+    """docs/console.md links each PNG that scripts/screenshots writes, and only those."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    linked = re.findall(r"\]\(screenshots/([\w-]+)\.png\)", (docs / "console.md").read_text())
+    program = (Path(__file__).parent / "screenshots.py").read_text()
+    shot = re.findall(r'shoot\(page, out, "([\w-]+)"\)', program)
+    shot += re.findall(r'\("/admin/\w+", "(\w+)"\)', program)  # the admin pages' loop
+    assert set(linked) == set(shot) and len(shot) == len(set(shot))
+    assert {f.stem for f in (docs / "screenshots").glob("*.png")} == set(shot)

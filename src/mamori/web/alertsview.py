@@ -12,7 +12,6 @@ console account as actor. See docs/alerts.md.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any, Final, Literal, get_args
 
 from fastapi import Body, Depends, FastAPI, Path, Query, Request, Response
@@ -20,22 +19,23 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from mamori.access.roles import Permission
-from mamori.access.sessions import CSRF_HEADER, check_csrf
-from mamori.alerts.errors import (
-    AlertNotFound,
-    AlertsError,
-    AlertsUnavailable,
-    AuditNotRecorded,
-    TransitionRefused,
-)
 from mamori.alerts.model import NOTE_MAX, Alert, AlertDetail, AlertState, iso
 from mamori.alerts.store import AlertStore
 from mamori.detect.detection import SEVERITIES
 from mamori.home import Home
-from mamori.web.auth import Console, Principal, check_csrf_of, form_of, require
-from mamori.web.errors import HttpError
-from mamori.web.openapi import BEARER_HEADERS, ErrorModel
-from mamori.web.pages import error_page, render
+from mamori.web.auth import LONG_FORM_MAX, Console, Principal, check_csrf_of, form_of, require
+from mamori.web.pages import render
+from mamori.web.views import (
+    READ,
+    Failure,
+    Refusal,
+    api_responses,
+    check_api_csrf,
+    done_of,
+    for_api,
+    for_page,
+    read_for_page,
+)
 
 __all__ = ["PAGE", "register_alerts"]
 
@@ -43,7 +43,6 @@ PAGE: Final = 50
 """Alerts per page of the list."""
 _API_MAX: Final = 500
 _ID_MAX: Final = 2**62
-_READ: Final = ["GET", "HEAD"]
 _DONE: Final = frozenset({"acknowledged", "closed"})
 
 StateParam = Literal["open", "acknowledged", "closed"]
@@ -114,33 +113,15 @@ class CloseBody(BaseModel):
     reason: str = Field(min_length=1, max_length=NOTE_MAX, description="Why (required).")
 
 
-_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
-    400: {"model": ErrorModel, "description": "A parameter or the body is not valid."},
-    401: {
-        "model": ErrorModel,
-        "description": "No session and no bearer token.",
-        "headers": BEARER_HEADERS,
-    },
-    403: {
-        "model": ErrorModel,
-        "description": "The role does not allow it (tokens of scope `read` do not carry "
-        "`alerts.read`), or a session's POST lacks its CSRF token.",
-    },
-    503: {"model": ErrorModel, "description": "The alert store cannot be used now."},
-}
-_ONE: Final[dict[int | str, dict[str, Any]]] = {
-    **_ERRORS,
-    404: {"model": ErrorModel, "description": "No alert with this id."},
-}
-_CHANGE: Final[dict[int | str, dict[str, Any]]] = {
-    **_ONE,
+_WHAT: Final = "alert"
+_ERRORS: Final = api_responses(_WHAT)
+_ONE: Final = api_responses(_WHAT, one=True)
+_CHANGE: Final = {
+    **api_responses(_WHAT, one=True, refused="Its state does not allow the change."),
     200: {"model": AlertModel, "description": "The alert after the change."},
-    409: {"model": ErrorModel, "description": "Its state does not allow the change."},
-    500: {
-        "model": ErrorModel,
-        "description": "The change was made but its audit event could not be recorded.",
-    },
 }
+_PROBLEM: Final = {Failure.INVALID: "refused", Failure.REFUSED: "state", Failure.AUDIT: "audit"}
+"""What the alert page says about a change not made (or made without its audit event)."""
 
 
 # --- blocking work (run in a worker thread) --------------------------------------------------
@@ -182,37 +163,13 @@ def when(t: float | None) -> str:
     return "" if text is None else text[:19].replace("T", " ") + " UTC"
 
 
-def _api_error(e: AlertsError) -> HttpError:
-    if isinstance(e, AlertNotFound):
-        return HttpError(404, e.message, hint=e.hint or "see GET /api/v1/alerts")
-    if isinstance(e, TransitionRefused):
-        return HttpError(409, e.message, hint=e.hint or "GET the alert to see its state")
-    if isinstance(e, AlertsUnavailable):
-        return HttpError(503, "the alert store cannot be used now", hint=e.message)
-    if isinstance(e, AuditNotRecorded):
-        return HttpError(500, e.message, hint=e.hint or "the change stands")
-    return HttpError(400, e.message, hint=e.hint or "see /api/v1/openapi.json")
-
-
-def _check_api_csrf(request: Request, principal: Principal) -> None:
-    """A session's POST must carry its CSRF token (a bearer token has no cookie to ride on)."""
-    if principal.via != "session":
-        return
-    if principal.csrf is None or not check_csrf(principal.csrf, request.headers.get(CSRF_HEADER)):
-        raise HttpError(
-            403,
-            "the request lacks the session's CSRF token",
-            hint=f"send it in the {CSRF_HEADER} header (it is on every console page)",
-        )
-
-
 def register_alerts(app: FastAPI, console: Console) -> None:
     """Add the routes to `app`."""
     home = console.home
 
     # --- pages ---------------------------------------------------------------------------------
 
-    @app.api_route("/alerts", methods=_READ, include_in_schema=False, response_class=HTMLResponse)
+    @app.api_route("/alerts", methods=READ, include_in_schema=False, response_class=HTMLResponse)
     async def alerts_page(
         request: Request,
         principal: Annotated[Principal, Depends(require(Permission.ALERTS_READ))],
@@ -220,12 +177,12 @@ def register_alerts(app: FastAPI, console: Console) -> None:
         severity: Annotated[SeverityParam | Literal[""], Query()] = "",
         before: Annotated[int | None, Query(ge=1, le=_ID_MAX)] = None,
     ) -> Response:
-        try:
-            alerts, next_before, counts = await asyncio.to_thread(
-                _list, home, state or None, severity or None, None, before, PAGE
-            )
-        except AlertsError:
-            return error_page(request, 503)
+        found = await read_for_page(
+            request, lambda: _list(home, state or None, severity or None, None, before, PAGE)
+        )
+        if isinstance(found, Response):
+            return found
+        alerts, next_before, counts = found
         return render(
             request,
             "alerts.html",
@@ -250,13 +207,9 @@ def register_alerts(app: FastAPI, console: Console) -> None:
         problem: str | None = None,
         refused: str | None = None,
     ) -> Response:
-        try:
-            detail = await asyncio.to_thread(_get, home, alert_id)
-        except AlertNotFound:
-            return error_page(request, 404)
-        except AlertsError:
-            return error_page(request, 503)
-        done = request.query_params.get("done")
+        detail = await read_for_page(request, lambda: _get(home, alert_id))
+        if isinstance(detail, Response):
+            return detail
         return render(
             request,
             "alert.html",
@@ -267,7 +220,7 @@ def register_alerts(app: FastAPI, console: Console) -> None:
             can_read_incidents=principal.allows(Permission.INCIDENTS_READ),
             problem=problem,
             refused=refused,
-            done=done if status == 200 and problem is None and done in _DONE else None,
+            done=done_of(request, _DONE) if status == 200 and problem is None else None,
             note_max=NOTE_MAX,
             iso=iso,
             when=when,
@@ -275,7 +228,7 @@ def register_alerts(app: FastAPI, console: Console) -> None:
         )
 
     @app.api_route(
-        "/alerts/{alert_id}", methods=_READ, include_in_schema=False, response_class=HTMLResponse
+        "/alerts/{alert_id}", methods=READ, include_in_schema=False, response_class=HTMLResponse
     )
     async def alert_page(
         request: Request,
@@ -287,32 +240,25 @@ def register_alerts(app: FastAPI, console: Console) -> None:
     async def change_page(
         request: Request, principal: Principal, alert_id: int, action: str
     ) -> Response:
-        form = await form_of(request)
+        # A note of NOTE_MAX Japanese characters is ~18 KB encoded: more than FORM_MAX.
+        form = await form_of(request, LONG_FORM_MAX)
         check_csrf_of(request, principal, form)
         text = form.get("reason" if action == "closed" else "note", "")[:NOTE_MAX]
         if action == "closed" and not text.strip():
             return await alert_view(request, principal, alert_id, status=400, problem="reason")
-        try:
-            if action == "closed":
-                await asyncio.to_thread(_close, home, alert_id, principal.name, text)
-            else:
-                await asyncio.to_thread(_ack, home, alert_id, principal.name, text)
-        except AlertNotFound:
-            return error_page(request, 404)
-        except TransitionRefused as e:
+        change = _close if action == "closed" else _ack
+
+        async def refused(r: Refusal) -> Response:
+            problem = _PROBLEM[r.failure]
             return await alert_view(
-                request, principal, alert_id, status=409, problem="state", refused=e.message
+                request, principal, alert_id, status=r.status, problem=problem, refused=r.message
             )
-        except AuditNotRecorded as e:
-            return await alert_view(
-                request, principal, alert_id, problem="audit", refused=e.message
-            )
-        except AlertsUnavailable:
-            return error_page(request, 503)
-        except AlertsError as e:
-            return await alert_view(
-                request, principal, alert_id, status=400, problem="refused", refused=e.message
-            )
+
+        changed = await for_page(
+            request, lambda: change(home, alert_id, principal.name, text), refused
+        )
+        if isinstance(changed, Response):
+            return changed
         return RedirectResponse(f"/alerts/{alert_id}?done={action}", status_code=303)
 
     @app.post("/alerts/{alert_id}/ack", include_in_schema=False, response_class=HTMLResponse)
@@ -357,12 +303,9 @@ def register_alerts(app: FastAPI, console: Console) -> None:
         ] = None,
         limit: Annotated[int, Query(ge=1, le=_API_MAX, description="At most this many.")] = PAGE,
     ) -> dict[str, Any]:
-        try:
-            alerts, next_before, counts = await asyncio.to_thread(
-                _list, home, state, severity, rule, before, limit
-            )
-        except AlertsError as e:
-            raise _api_error(e) from e
+        alerts, next_before, counts = await for_api(
+            lambda: _list(home, state, severity, rule, before, limit), _WHAT
+        )
         return {
             "alerts": [a.to_json() for a in alerts],
             "next_before": next_before,
@@ -382,10 +325,7 @@ def register_alerts(app: FastAPI, console: Console) -> None:
         principal: Annotated[Principal, Depends(require(Permission.ALERTS_READ))],
         alert_id: Annotated[int, Path(ge=1, le=_ID_MAX)],
     ) -> dict[str, Any]:
-        try:
-            detail = await asyncio.to_thread(_get, home, alert_id)
-        except AlertsError as e:
-            raise _api_error(e) from e
+        detail = await for_api(lambda: _get(home, alert_id), _WHAT)
         return detail.to_json()
 
     @app.post(
@@ -404,12 +344,9 @@ def register_alerts(app: FastAPI, console: Console) -> None:
         alert_id: Annotated[int, Path(ge=1, le=_ID_MAX)],
         body: Annotated[AckBody | None, Body()] = None,
     ) -> dict[str, Any]:
-        _check_api_csrf(request, principal)
+        check_api_csrf(request, principal)
         note = "" if body is None else body.note
-        try:
-            alert = await asyncio.to_thread(_ack, home, alert_id, principal.name, note)
-        except AlertsError as e:
-            raise _api_error(e) from e
+        alert = await for_api(lambda: _ack(home, alert_id, principal.name, note), _WHAT)
         return alert.to_json()
 
     @app.post(
@@ -428,9 +365,6 @@ def register_alerts(app: FastAPI, console: Console) -> None:
         alert_id: Annotated[int, Path(ge=1, le=_ID_MAX)],
         body: CloseBody,
     ) -> dict[str, Any]:
-        _check_api_csrf(request, principal)
-        try:
-            alert = await asyncio.to_thread(_close, home, alert_id, principal.name, body.reason)
-        except AlertsError as e:
-            raise _api_error(e) from e
+        check_api_csrf(request, principal)
+        alert = await for_api(lambda: _close(home, alert_id, principal.name, body.reason), _WHAT)
         return alert.to_json()

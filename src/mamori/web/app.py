@@ -26,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mamori import __version__
@@ -57,7 +58,7 @@ from mamori.web.openapi import (
     HealthModel,
     openapi,
 )
-from mamori.web.pages import html_errors, internal_error_page, register_pages
+from mamori.web.pages import Handler, html_errors, internal_error_page, register_pages
 from mamori.web.security import SecurityHeaders
 
 __all__ = ["RECEIVER", "SCOPES", "TokenCheck", "WebContext", "create_app"]
@@ -232,7 +233,9 @@ def create_app(ctx: WebContext) -> FastAPI:
     register_pages(app)
     # Outside /api/ and /metrics a browser gets these as pages in its language.
     app.add_exception_handler(HttpError, html_errors(_on_http_error))
-    app.add_exception_handler(StarletteHTTPException, html_errors(_on_starlette_error))
+    app.add_exception_handler(
+        StarletteHTTPException, _with_full_allow(html_errors(_on_starlette_error))
+    )
     app.add_exception_handler(RequestValidationError, html_errors(_on_validation_error))
     app.add_middleware(_Guard)
     app.add_middleware(SecurityHeaders)  # outermost: the guard's 500 gets the headers too
@@ -365,6 +368,37 @@ async def _on_starlette_error(request: Request, exc: Exception) -> Response:
     else:
         body = {"error": str(exc.detail), "hint": "see /api/v1/openapi.json"}
     return JSONBody(body, status_code=exc.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of every route whose path matches the request's, sorted."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
+
+
+def _with_full_allow(handler: Handler) -> Handler:
+    """`handler`, with a 405's ``Allow`` naming the methods of every route of the path.
+
+    Starlette answers 405 from the first route whose path matches and names only that
+    route's methods, so a path with a GET route and a POST route said ``Allow: GET``
+    (RFC 9110 §15.5.6: ``Allow`` lists the methods the target resource supports).
+    """
+
+    async def with_allow(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, StarletteHTTPException) and exc.status_code == 405:
+            methods = allowed_methods(request)
+            if methods:
+                headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
+                headers.pop("allow", None)
+                exc = StarletteHTTPException(405, detail=exc.detail, headers=headers)
+        return await handler(request, exc)
+
+    return with_allow
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:

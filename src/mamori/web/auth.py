@@ -33,6 +33,8 @@ from mamori.home import Home
 from mamori.web.errors import HttpError
 
 __all__ = [
+    "FORM_MAX",
+    "LONG_FORM_MAX",
     "READ_SCOPE",
     "Console",
     "Principal",
@@ -48,8 +50,13 @@ __all__ = [
 
 READ_SCOPE: Final = "read"
 _UNSET: Final = object()
-_FORM_MAX: Final = 16 * 1024
-"""Largest form body the console reads (sign-in, password, TOTP): bytes."""
+FORM_MAX: Final = 16 * 1024
+"""Largest form body the console reads by default (sign-in, password, TOTP, admin pages,
+alerts): bytes."""
+LONG_FORM_MAX: Final = 256 * 1024
+"""Largest form body of the incident, ticket and alert-change forms, whose texts run long: about
+29,000 Japanese characters once URL-encoded (9 bytes each), so a field of the API's 20,000
+characters fits with the others, bytes."""
 
 
 class _Tokens(Protocol):
@@ -215,16 +222,17 @@ async def require_signed_in(request: Request) -> Principal:
     return principal
 
 
-async def form_of(request: Request) -> dict[str, str]:
+async def form_of(request: Request, limit: int = FORM_MAX) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body as a dict (first value of each field),
-    at most 16 KiB; empty for any other body (not read: the CSRF header may still be there)."""
+    at most `limit` bytes (a 413 beyond); empty for any other body (not read: the CSRF header
+    may still be there)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return {}
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > _FORM_MAX:
+        if len(body) > limit:
             raise StarletteHTTPException(413)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=32)

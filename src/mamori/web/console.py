@@ -45,7 +45,8 @@ from mamori.web.auth import (
     setup_path,
 )
 from mamori.web.errors import HttpError
-from mamori.web.incidentsview import register_incidents
+from mamori.web.incidentsapi import register_incidents_api
+from mamori.web.incidentspages import register_incident_pages
 from mamori.web.ledgerview import (
     FIELD_FILTERS,
     PAGE_MAX,
@@ -58,6 +59,9 @@ from mamori.web.openapi import BEARER_HEADERS, ErrorModel
 from mamori.web.operations import register_operations
 from mamori.web.opsview import event_rate, open_alerts, spool_state
 from mamori.web.pages import error_page, landing_page, local_path, render
+from mamori.web.reviewpages import register_review_pages
+from mamori.web.ticketsapi import register_tickets_api
+from mamori.web.ticketspages import register_ticket_pages
 
 __all__ = ["register_console"]
 
@@ -127,7 +131,11 @@ def register_console(app: FastAPI, console: Console) -> None:
     app.add_exception_handler(Redirect, _on_redirect)
     register_operations(app, console)
     register_alerts(app, console)
-    register_incidents(app, console)
+    register_ticket_pages(app, console)
+    register_tickets_api(app, console)
+    register_incident_pages(app, console)
+    register_review_pages(app, console)
+    register_incidents_api(app, console)
 
     # --- home: the dashboard, or the landing page for a visitor -----------------------------
 

@@ -34,6 +34,7 @@ __all__ = [
     "NAV",
     "STATIC_DIR",
     "ErrorText",
+    "Handler",
     "NavItem",
     "StaticAsset",
     "error_text",
