@@ -41,6 +41,9 @@ def test_every_command_is_in_the_reference() -> None:
         "mamori incidents csirt",
         "mamori tickets open",
         "mamori notify test",
+        "mamori dbguard proxy",
+        "mamori dbguard classify",
+        "mamori dbguard privileges diff",
     ):
         assert f"## `{cmd}`" in text, cmd
 

@@ -22,6 +22,7 @@ from mamori.configcheck import integer as _int
 from mamori.configcheck import no_extra as _no_extra
 from mamori.configcheck import section as _section
 from mamori.configcheck import string as _str
+from mamori.dbguard import settings as dbguard_settings
 from mamori.detect import settings as detect_settings
 from mamori.incidents import settings as incidents_settings
 from mamori.notify import settings as notify_settings
@@ -146,6 +147,7 @@ TEMPLATE += (
     + alerts_settings.TEMPLATE
     + notify_settings.TEMPLATE
     + incidents_settings.TEMPLATE
+    + dbguard_settings.TEMPLATE
 )
 
 
@@ -249,7 +251,7 @@ class CalendarConfig:
     extra_workdays: tuple[dt.date, ...] = ()
 
 
-TAIL_FORMATS = ("syslog", "json", "zeek", "suricata", "vpcflow", "text")
+TAIL_FORMATS = ("syslog", "json", "zeek", "suricata", "vpcflow", "text", "pglog-csv", "pglog-json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +283,7 @@ class Config:
     incidents: incidents_settings.IncidentsConfig = field(
         default_factory=incidents_settings.IncidentsConfig
     )
+    dbguard: tuple[dbguard_settings.DbGuardConfig, ...] = ()
 
 
 def render(origin: str) -> str:
@@ -324,6 +327,7 @@ def parse(raw: dict[str, Any], *, where: str = "config") -> Config:
         *alerts_settings.SECTIONS,
         *notify_settings.SECTIONS,
         *incidents_settings.SECTIONS,
+        *dbguard_settings.SECTIONS,
     }
     for key in raw:
         if key not in known:
@@ -397,6 +401,7 @@ def parse(raw: dict[str, Any], *, where: str = "config") -> Config:
         alerts=alerts_settings.parse(raw, where),
         notify=notify_settings.parse(raw, where),
         incidents=incidents_settings.parse(raw, where),
+        dbguard=dbguard_settings.parse(raw, where),
     )
 
 

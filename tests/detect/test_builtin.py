@@ -63,6 +63,8 @@ ACCOUNT_LOCKED = "8a4dc57e-250c-498d-b584-a35816d7cbd4"
 ADMIN_GRANTED = "e374306b-7f58-4604-99f9-93448d9484b0"
 ROLE_GRANTED = "dea26e14-1bb7-4234-b410-23fd8a7e7cf7"
 LONG_TOKEN = "5f1c8e2a-9b47-4c1e-a6d3-2e8f0b7c4d91"
+DB_PRIVILEGE_WIDENED = "3b0f3d55-6a0e-4c1e-9a3e-7f2d8c4b9e10"
+DB_SUPERUSER_CLASS = "9c4e2a71-0d5b-4f8e-b3a6-1e7c5d2f8a34"
 UNREGISTERED_DEVICE = "a13c581c-b4db-4ff7-874c-40ce85cf5630"
 STORE_UNAVAILABLE = "5578a389-30b1-4b9e-95c2-0377c8fd4d10"
 INGEST_LOSS = "95307719-22e8-40ce-b565-5179663bb1e5"
@@ -83,6 +85,8 @@ DB_MANY_ROWS = "06802b68-b359-4b52-a4bb-a045cd88aefe"
 ALL_RULES = frozenset(
     {
         LONG_TOKEN,
+        DB_PRIVILEGE_WIDENED,
+        DB_SUPERUSER_CLASS,
         REMOTE_FAILURE, CONSOLE_FAILURE, FAILURES_FROM_ADDRESS, FAILURES_FOR_ACCOUNT,
         SSH_ACCEPTED, FAILURE_BURST, LOGIN_AFTER_FAILURES, SUDO_SU_REFUSED, ACCOUNT_LOCKED,
         ADMIN_GRANTED, ROLE_GRANTED, UNREGISTERED_DEVICE, STORE_UNAVAILABLE, INGEST_LOSS,
@@ -512,6 +516,47 @@ def test_long_lived_tokens(home: Home, args: list[str], alerts: bool) -> None:
     (created,) = outbox.take()
     assert created["event"]["action"] == "token.created"
     assert fired([created]) == ({LONG_TOKEN} if alerts else set())
+
+
+def test_database_privilege_drift(home: Home) -> None:
+    """Events from the real producer: `privileges.check` against an approved baseline (the
+    server's snapshots given as values instead of read over a connection)."""
+    from mamori.dbguard.privileges import approve, check
+    from mamori.dbguard.privmodel import Grant, Role, Snapshot
+
+    def snap(roles: dict[str, set[str]], grants: set[Grant] = set()) -> Snapshot:  # noqa: B006
+        return Snapshot(
+            target="shop@127.0.0.1:5432",
+            server_version="15.19",
+            taken_at="2026-11-27T00:00:00Z",
+            roles=frozenset(Role(n, frozenset(a)) for n, a in roles.items()),
+            memberships=frozenset(),
+            grants=frozenset(grants),
+            default_grants=frozenset(),
+        )
+
+    outbox = Outbox(home)
+    approve(home, snap({"app": {"LOGIN"}, "clerk": {"LOGIN"}}), "admin")
+    outbox.take()
+    select = Grant("table", "public.customers", "clerk", "SELECT", "owner")
+    check(
+        home, "dbname=shop", take=lambda _c: snap({"app": {"LOGIN"}, "clerk": {"LOGIN"}}, {select})
+    )
+    assert fired(outbox.take()) == {DB_PRIVILEGE_WIDENED}
+    check(
+        home,
+        "dbname=shop",
+        take=lambda _c: snap({"app": {"LOGIN", "SUPERUSER"}, "clerk": {"LOGIN"}}),
+    )
+    events = outbox.take()
+    # the SELECT grant went away (revoked: not widening), SUPERUSER came: the critical rule only
+    assert fired(events) == {DB_SUPERUSER_CLASS}
+    assert fired([changed(e, "mamori.audit.privilege", "CREATEDB") for e in events]) == {
+        DB_PRIVILEGE_WIDENED
+    }
+    assert (
+        fired([changed(e, "event.action", "dbguard.privileges_approved") for e in events]) == set()
+    )
 
 
 def test_role_grants(home: Home) -> None:

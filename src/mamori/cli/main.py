@@ -11,6 +11,7 @@ import typer
 from mamori import __version__
 from mamori.cli import access as access_cmds
 from mamori.cli import alerts as alerts_cmds
+from mamori.cli import dbguard as dbguard_cmds
 from mamori.cli import detect as detect_cmds
 from mamori.cli import incidents as incidents_cmds
 from mamori.cli import ledger as ledger_cmds
@@ -38,6 +39,7 @@ app.add_typer(alerts_cmds.app, name="alerts")
 app.add_typer(incidents_cmds.incidents_app, name="incidents")
 app.add_typer(tickets_cmds.tickets_app, name="tickets")
 app.add_typer(notify_cmds.app, name="notify")
+app.add_typer(dbguard_cmds.app, name="dbguard")
 app.command(name="up")(service_cmds.up)
 
 

@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -45,6 +45,9 @@ from mamori.ingest.framing import Frame
 from mamori.ingest.syslog import parse, to_ecs
 from mamori.ledger.canonical import canonical
 from mamori.ledger.entries import REJECTED_ACTION
+
+if TYPE_CHECKING:
+    from mamori.dbguard.pgaudit import PgLogReader
 
 __all__ = [
     "KV_FIELDS",
@@ -590,6 +593,7 @@ def _rfc3339(when: datetime) -> str:
 
 
 _BOUNDARY_FORMATS: Final = ("zeek", "suricata", "vpcflow")
+_PGLOG_FORMATS: Final = ("pglog-csv", "pglog-json")
 _JSON_TYPES: Final[Mapping[type, str]] = {
     list: "array",
     str: "string",
@@ -606,15 +610,17 @@ class LineNormaliser:
     Formats (:data:`mamori.config.TAIL_FORMATS`): ``syslog`` (as :func:`syslog_event`),
     ``json`` (one object per line, kept as sent), ``text`` (the line as ``message``),
     ``zeek`` (conn.log, TSV with ``#`` headers or JSON lines), ``suricata`` (EVE JSON),
-    ``vpcflow`` (AWS VPC flow logs). Every event gets ``log.file.path`` and ``mamori.receiver``
-    ``"tail"``; a line its format cannot read is kept as an ``ingest.rejected`` event.
+    ``vpcflow`` (AWS VPC flow logs), ``pglog-csv``/``pglog-json`` (PostgreSQL csvlog/jsonlog,
+    pgaudit entries as statement events: :mod:`mamori.dbguard.pgaudit`). Every event gets
+    ``log.file.path`` and ``mamori.receiver`` ``"tail"``; a line its format cannot read is
+    kept as an ``ingest.rejected`` event.
     """
 
     def __init__(self, fmt: str, source: Source, tz: tzinfo) -> None:
-        if fmt not in ("syslog", "json", "text", *_BOUNDARY_FORMATS):
+        if fmt not in ("syslog", "json", "text", *_BOUNDARY_FORMATS, *_PGLOG_FORMATS):
             raise IngestError(
                 f"tail format {fmt!r} is not known",
-                hint="use syslog, json, zeek, suricata, vpcflow or text",
+                hint="use syslog, json, zeek, suricata, vpcflow, pglog-csv, pglog-json or text",
             )
         self.fmt = fmt
         self.source = source
@@ -622,11 +628,24 @@ class LineNormaliser:
         self.path = source.address or ""
         self._zeek = ZeekTSVReader()
         self._vpc = VPCFlowReader()
+        self._pglog: PgLogReader | None = None
+        if fmt in _PGLOG_FORMATS:
+            from mamori.dbguard.pgaudit import PgLogReader  # loads pglast only when used
+
+            self._pglog = PgLogReader(fmt, tz)
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of the lines given but not yet turned into an event (a csvlog record that
+        goes on): a tail stores its position this far back, so a restart reads them again."""
+        return self._pglog.held_bytes if self._pglog is not None else 0
 
     def reset(self) -> None:
         """Forget header state: the next line starts another file."""
         self._zeek = ZeekTSVReader()
         self._vpc = VPCFlowReader()
+        if self._pglog is not None:
+            self._pglog.reset()
 
     def prime(self, lines: Iterable[bytes]) -> None:
         """Read the leading lines of a file entered mid-way, for their headers only."""
@@ -670,6 +689,8 @@ class LineNormaliser:
                 result = self._zeek.feed_line(line)
         elif fmt == "suricata":
             result = parse_suricata_eve(line)
+        elif self._pglog is not None:  # csvlog records may span lines: raw is the whole record
+            line, result = self._pglog.feed(line, received, truncated_from)
         else:
             result = self._vpc.feed_line(line)
         if result is None:

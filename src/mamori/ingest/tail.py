@@ -35,7 +35,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Final, Literal
@@ -569,7 +569,13 @@ async def run_tail(
                 events.insert(0, _note_event(first, cfg.path, datetime.now(UTC), None))
                 first = None
             if events:
-                marks = {key: chunk.position.to_mark()}
+                # Lines held in an unfinished multi-line record (csvlog) are not stored as
+                # read: the position goes back to the record's start, so a restart reads it.
+                held = normaliser.held_bytes
+                position = chunk.position
+                if 0 < held <= position.offset:
+                    position = replace(position, offset=position.offset - held)
+                marks = {key: position.to_mark()}
                 while True:
                     try:
                         await sink.submit(events, receiver="tail", marks=marks)

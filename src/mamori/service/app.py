@@ -117,6 +117,8 @@ class Service:
         self._ssl: ssl.SSLContext | None = None
         self._trusted: set[bytes] = set()
         self._last_good_ssl: ssl.SSLContext | None = None
+        self.proxies: Any = None
+        """The database guard's proxies (``[[dbguard]]``), a ProxyGroup once started."""
 
     # -- start --------------------------------------------------------------------------------
 
@@ -139,6 +141,14 @@ class Service:
         )
         try:
             await self._start_receivers(loop)
+            if cfg.dbguard:
+                from mamori.dbguard.proxy import start_proxies
+
+                self.proxies = await start_proxies(self.home, cfg.dbguard, self.sink, log=self.log)
+                for x in self.proxies.listeners:
+                    listener = Listener(f"dbguard-{x.name}", x.host, x.port)
+                    self.parts.listeners.append(listener)
+                    self.log.info("listening", receiver=listener.name, address=listener.address)
         except BaseException:
             await self._stop_parts()
             await self.sink.close()
@@ -364,7 +374,7 @@ class Service:
                 "syslog-tcp": "syslog  TCP ",
                 "syslog-tls": "syslog  TLS ",
                 "https": "HTTPS       ",
-            }[x.name]
+            }.get(x.name, f"{x.name:<12}")
             extra = (
                 f"  POST https://{x.address}/api/v1/events, GET /metrics"
                 if x.name == "https"
@@ -393,6 +403,9 @@ class Service:
 
     async def _stop_parts(self) -> None:
         self.stop_event.set()
+        if self.proxies is not None:
+            proxies, self.proxies = self.proxies, None
+            await proxies.close()  # their last statement events reach the sink before it closes
         for server in self.parts.servers:
             server.close()
         for t in self.parts.udp:
