@@ -285,4 +285,3 @@ def default_policies(cfg: DbGuardConfig, home: Home | None) -> PoliciesLike | No
     )
 
 
-_policies = default_policies  # the name tests/dbguard/fwguard.py imports

@@ -473,10 +473,14 @@ class Tracker:
         reasons = [
             r for run in runs if run.decision.verdict is Verdict.BLOCK for r in run.decision.reasons
         ]
+        # The client may be the attacker: it is told the reasons' codes only, never their
+        # details (fingerprints, role names, which constants made a tautology, parse
+        # positions); the details stay in the ledger event.
+        codes = ", ".join(dict.fromkeys(r.code for r in reasons)) or "policy"
+        text = f"mamori: statement refused ({codes})"
         why = "; ".join(r.detail for r in reasons) or "blocked by policy"
-        text = f"mamori: statement refused: {why}"
         for run in runs:
-            self._finish(run, ok=False, sqlstate=REFUSED, error=text)
+            self._finish(run, ok=False, sqlstate=REFUSED, error=f"mamori: statement refused: {why}")
         data = p.error_response(
             REFUSED,
             text,
