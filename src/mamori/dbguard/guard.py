@@ -283,5 +283,3 @@ def default_policies(cfg: DbGuardConfig, home: Home | None) -> PoliciesLike | No
         calendar=calendar,
         clock=time.time,
     )
-
-
