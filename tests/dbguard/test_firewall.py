@@ -184,3 +184,15 @@ def test_every_firewall_reason_is_documented() -> None:
     text = DOCS.read_text(encoding="utf-8")
     for code in FIREWALL_REASONS:
         assert f"`{code}`" in text, code
+
+
+def test_weigh_caps_whole_message_findings_by_mode(allowlist: Allowlist) -> None:
+    """``sqli.stacked`` is found on a whole simple Query (Guard.message); the firewall weighs
+    it in the mode of the role and application, and learns nothing from it."""
+    found = Decision(Verdict.BLOCK, (Reason("sqli.stacked", "x", "DB-4"),))
+    whole = stmt("SELECT * FROM users; SELECT pg_sleep(5)")
+    assert firewall(Mode.OFF, allowlist).weigh(whole, found) == Decision()
+    for mode in (Mode.LEARN, Mode.MONITOR):
+        assert firewall(mode, allowlist).weigh(whole, found).verdict is Verdict.ALERT
+    assert firewall(Mode.ENFORCE, allowlist).weigh(whole, found) == found
+    assert allowlist.entries() == []

@@ -68,6 +68,9 @@ class Part:
     def decide(self, stmt: Statement, analysis: Any) -> Decision:
         return self._give()
 
+    def weigh(self, stmt: Statement, found: Decision) -> Decision:
+        return found
+
     def before(self, stmt: Statement) -> Decision:
         return self._give()
 

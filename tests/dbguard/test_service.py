@@ -4,6 +4,7 @@ it, the statement in the ledger with its attribution, an injection alerted on, a
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,54 @@ def test_mamori_up_runs_the_proxy(pg: PgCluster, tmp_path: Path) -> None:
     assert "sqli.tautology" in reasons
     assert second["mamori"]["dbguard"]["decision"]["verdict"] in ("alert", "block")
     assert second["db"]["response"]["returned_rows"] == 3  # monitor refuses nothing
+
+
+def test_mamori_up_checks_privileges_against_the_baseline(pg: PgCluster, tmp_path: Path) -> None:
+    """DB-1: `[[dbguard]] privileges_dsn` makes `mamori up` diff the server against its
+    approved baseline — a grant made on the server directly, never through the proxy, is a
+    ``dbguard.privilege_drift`` event in the ledger and an alert."""
+    from mamori.alerts.store import AlertStore
+    from mamori.dbguard.privileges import approve, snapshot
+
+    dsn = pg.dsn("postgres")
+    pg.sql("DROP ROLE IF EXISTS drift_probe; CREATE ROLE drift_probe LOGIN")
+    try:
+        home = service_home(
+            tmp_path / "home",
+            extra=(
+                "\n[[dbguard]]\n"
+                'name = "main"\n'
+                'listen = "127.0.0.1:0"\n'
+                f'upstream = "{pg.host}:{pg.port}"\n'
+                'upstream_tls = "disable"\n'
+                f"privileges_dsn = '{dsn}'\n"
+                "privileges_interval_s = 3600\n"
+            ),
+        )
+        approve(home, snapshot(dsn), "tester")
+        pg.sql("ALTER ROLE drift_probe CREATEROLE")  # straight on the server
+        with running(home) as up:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                drifts = [e for e in events(home) if _action(e) == "dbguard.privilege_drift"]
+                with AlertStore.open(home) as store:
+                    alerts = [a for a in store.list() if "DB-1" in a.clauses]
+                if drifts and alerts:
+                    break
+                time.sleep(0.2)
+            assert "password" not in up.stderr()
+        assert len(drifts) == 1, up.stderr()
+        audit = drifts[0]["mamori"]["audit"]
+        assert (audit["kind"], audit["role"], audit["privilege"]) == (
+            "attribute_on",
+            "drift_probe",
+            "CREATEROLE",
+        )
+        titles = {a.title for a in alerts}
+        assert "Database role given a superuser-class attribute outside the baseline" in titles
+    finally:
+        pg.sql("DROP ROLE IF EXISTS drift_probe")
+
+
+def _action(e: dict[str, Any]) -> str:
+    return str(e.get("event", {}).get("action", ""))

@@ -26,6 +26,9 @@ class Rules:
             return Decision(Verdict.BLOCK, (Reason("t.secret", "no secrets", "DB-1"),))
         return Decision()
 
+    def weigh(self, stmt: Statement, found: Decision) -> Decision:
+        return found
+
     def before(self, stmt: Statement) -> Decision:
         return Decision()
 
@@ -191,6 +194,80 @@ def test_rows_over_the_limit_are_cut() -> None:
     finished = done(t)
     assert finished[0][1:] == (False, 5, "57014")
     assert finished[1] == ("SELECT 2", True, 1, "")  # ran on the server: still recorded
+
+
+def test_suspended_portal_cut_sends_no_cancel_and_stays_cut() -> None:
+    """Regression (issue 6 note): a portal run with max_rows that passed a blocking row limit
+    was cancelled on the server; the cancel, on its own connection, could arrive after the
+    PortalSuspended and cancel the client's next statement instead. A bounded Execute stops by
+    itself: no cancel, the rest of its batch dropped, its further Executes refused."""
+    t = tracker()
+    send(t, p.Parse("", "SELECT generate_series(1, 100)"), p.Bind("c", "", (), (), ()))
+    send(t, p.Execute("c", 4), p.Sync())
+    out = reply(t, p.ParseComplete(), p.BindComplete(), *rows(4), p.PortalSuspended())
+    assert [type(m).__name__ for m in out] == [
+        "ParseComplete",
+        "BindComplete",
+        *["DataRow"] * 4,
+        "PortalSuspended",
+    ]
+    reply(t, p.ReadyForQuery("T"))
+    send(t, p.Execute("c", 4), p.Sync())
+    out = reply(t, *rows(4), p.PortalSuspended(), p.ReadyForQuery("T"))
+    assert [type(m).__name__ for m in out] == ["DataRow", "ErrorResponse", "ReadyForQuery"]
+    assert out[1].sqlstate == "57014"
+    assert t.want_cancel == ()  # nothing runs on the server: nothing to cancel
+    assert done(t) == [("SELECT generate_series(1, 100)", False, 5, "57014")]
+    # the cut portal is not run again: refused without reaching the server, until Sync
+    fwd = send(t, p.Execute("c", 4), p.Sync())
+    assert [k for k, _ in p.iter_messages(fwd, p.CLIENT_MESSAGE_LIMIT)] == [ord("S")]
+    (refusal,) = [p.decode_backend(k, pl) for k, pl in p.iter_messages(bytes(t.to_client))]
+    assert isinstance(refusal, p.ErrorResponse)
+    assert refusal.sqlstate == "57014" and "'c' was cancelled earlier" in refusal.get("M")
+    assert [type(m).__name__ for m in reply(t, p.ReadyForQuery("T"))] == ["ReadyForQuery"]
+    assert [d[3] for d in done(t)] == ["57014"]
+
+
+def analysing_tracker() -> Tracker:
+    from mamori.dbguard.analysis import analyse
+
+    return Tracker(Session("s1", "db", "app"), Guard(CFG, analyse=analyse))
+
+
+def test_stacked_statements_are_judged_as_one_message() -> None:
+    """Regression (issue 6 note): a simple Query was split and each statement analysed alone,
+    so ``sqli.stacked`` (several statements in one message) never fired through the proxy."""
+    t = analysing_tracker()
+    # a query then a DROP: each alone is ordinary, together they alert (and run)
+    assert send(t, p.Query("SELECT * FROM users WHERE id = 1; DROP TABLE users"))
+    reply(
+        t,
+        *rows(1),
+        p.CommandComplete("SELECT 1"),
+        p.CommandComplete("DROP TABLE"),
+        p.ReadyForQuery("I"),
+    )
+    codes = [[r.code for r in f.decision.reasons] for f in t.finished]
+    assert codes == [["sqli.stacked"], ["sqli.stacked"]]
+    assert {f.decision.verdict for f in t.finished} == {Verdict.ALERT}
+    t.finished.clear()
+    # with another finding it is refused whole; the statement that was fine alone says why
+    # it did not run
+    assert send(t, p.Query("SELECT * FROM users WHERE id = 1; SELECT pg_sleep(5)")) == b""
+    out = reply(t)  # answered at once: nothing was pending
+    assert out == [] and t.to_client
+    msgs = [p.decode_backend(k, pl) for k, pl in p.iter_messages(bytes(t.to_client))]
+    assert isinstance(msgs[0], p.ErrorResponse)
+    assert msgs[0].sqlstate == "42501" and "sqli.stacked" in msgs[0].get("M")
+    first, second = t.finished
+    assert first.decision.verdict is Verdict.BLOCK  # stacked + timing: BLOCK for all of it
+    assert "sqli.stacked" in [r.code for r in first.decision.reasons]
+    assert second.result.sqlstate == "42501"
+    # one statement alone has nothing more to show as a message
+    text = "SELECT * FROM users; DROP TABLE users"
+    alone = Statement(Session("s1", "db", "app"), text, "simple", 0.0)
+    assert t.guard.message(alone) == Decision()  # statements_in_message says 1
+    assert t.guard.message(replace(alone, statements_in_message=2)).verdict is Verdict.ALERT
 
 
 def test_copy_in_ignores_syncs_sent_during_copy() -> None:

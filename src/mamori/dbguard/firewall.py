@@ -132,6 +132,19 @@ class Firewall:
             case _:
                 assert_never(mode)
 
+    def weigh(self, stmt: Statement, found: Decision) -> Decision:
+        """Findings on more than one statement (a whole simple Query), in the mode of the
+        statement's role and application; nothing is learned from them."""
+        match self._mode_for(stmt.session.role, stmt.session.application):
+            case Mode.OFF:
+                return Decision()
+            case Mode.LEARN | Mode.MONITOR:
+                return _capped(found)
+            case Mode.ENFORCE:
+                return found
+            case other:
+                assert_never(other)
+
     def _with_allowlist(
         self, role: str, application: str, analysis: Analysis, unknown: Verdict
     ) -> Decision:

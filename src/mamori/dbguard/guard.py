@@ -50,6 +50,8 @@ CACHE_ENTRIES: Final = 4096
 CACHE_MAX_TEXT: Final = 8192
 """Statements longer than this are analysed each time (they are rarely repeated)."""
 CHECK_FAILED: Final = "guard.check_failed"
+STACKED: Final = "sqli.stacked"
+"""The finding only a whole simple Query shows (:meth:`Guard.message`)."""
 
 
 class Analysis(Protocol):
@@ -71,6 +73,7 @@ class Analysis(Protocol):
 
 class FirewallLike(Protocol):
     def decide(self, stmt: Statement, analysis: Any) -> Decision: ...
+    def weigh(self, stmt: Statement, found: Decision) -> Decision: ...
 
 
 class PoliciesLike(Protocol):
@@ -225,6 +228,21 @@ class Guard:
         if self.policies is not None:
             decisions.append(self._call("policies", self.policies.before, stmt))
         return Decision.combine(decisions)
+
+    def message(self, stmt: Statement) -> Decision:
+        """What a simple Query's whole text shows beyond its statements one by one: several
+        statements stacked in one message (``sqli.stacked``), weighed in the firewall's mode.
+        `stmt` is the whole message; :meth:`before` judges each of its statements."""
+        if stmt.statements_in_message < 2:
+            return Decision()
+        found = self.analysis(stmt.text).decision
+        stacked = tuple(r for r in found.reasons if r.code == STACKED)
+        if not stacked:
+            return Decision()
+        decision = Decision(found.verdict, stacked)
+        if self.firewall is not None:
+            return self._call("firewall", self.firewall.weigh, stmt, decision)
+        return decision
 
     def next_rows_check(self, rows: int) -> int:
         """The row count at which :meth:`rows` is to be called next, `rows` counted so far."""

@@ -49,6 +49,10 @@ TEMPLATE: Final = """
 # startup_timeout_s = 60
 # events_per_session = 10000       # statement events waiting for the ledger before the
 #                                  # proxy stops reading that client
+# privileges_dsn = ""              # DB-1: libpq conninfo `mamori up` checks privileges with
+#                                  # against the approved baseline, e.g. "host=db.internal
+#                                  # dbname=residents user=mamori_audit" (password in a passfile)
+# privileges_interval_s = 900
 #
 # [[dbguard.firewall_rule]]        # per role / application (globs): first match wins
 # role = "batch"
@@ -146,6 +150,10 @@ class DbGuardConfig:
     events_per_session: int = 10000
     """Statement events a session may have waiting for the ledger; beyond, the proxy stops
     reading that client until the ledger catches up."""
+    privileges_dsn: str = ""
+    """libpq connection string `mamori up` reads privileges with (DB-1 drift check against the
+    approved baseline); "" checks nothing. Prefer a passfile to a password in it."""
+    privileges_interval_s: int = 900
 
     def firewall_mode(self, role: str, application: str) -> FirewallMode:
         """The mode for a session: the first matching rule's, else `firewall`."""
@@ -177,6 +185,8 @@ _KEYS: Final = {
     "connect_timeout_s",
     "startup_timeout_s",
     "events_per_session",
+    "privileges_dsn",
+    "privileges_interval_s",
 }
 _RULE_KEYS: Final = {"role", "application", "mode"}
 
@@ -267,6 +277,8 @@ def parse_table(t: dict[str, Any], name: str, where: str) -> DbGuardConfig:
         connect_timeout_s=integer(t, sec, "connect_timeout_s", 10, 1, 300, where),
         startup_timeout_s=integer(t, sec, "startup_timeout_s", 60, 1, 3600, where),
         events_per_session=integer(t, sec, "events_per_session", 10000, 10, 10_000_000, where),
+        privileges_dsn=string(t, sec, "privileges_dsn", "", where),
+        privileges_interval_s=integer(t, sec, "privileges_interval_s", 900, 10, 7 * 86_400, where),
     )
 
 

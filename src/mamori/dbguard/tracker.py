@@ -134,6 +134,8 @@ class Running:
     """Executes of it the server has not answered yet."""
     orphan: bool = False
     """Its portal was replaced or closed while an Execute was in flight: done when answered."""
+    bounded: bool = False
+    """The Execute in flight asks for at most some rows (``max_rows``): it ends by itself."""
     finished: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -281,8 +283,8 @@ class Tracker:
                 return self._query(text, raw)
             case p.Parse():
                 return self._parse(msg, raw)
-            case p.Execute(portal):
-                return self._execute(portal, raw)
+            case p.Execute(portal, max_rows):
+                return self._execute(portal, max_rows, raw)
             case p.Describe():
                 if not self.server_skipping:
                     self._push(Pending(Exp.DESCRIBE))
@@ -370,6 +372,18 @@ class Tracker:
                     sanitize(piece), "simple", in_message=len(spans), change=change, claim=claim
                 )
             )
+        if len(runs) > 1:
+            whole = Statement(
+                self.session,
+                sanitize(text),
+                "simple",
+                self.clock(),
+                statements_in_message=len(runs),
+            )
+            stacked = self.guard.message(whole)
+            if stacked.verdict is not Verdict.ALLOW:
+                for r in runs:
+                    r.decision = Decision.combine([r.decision, stacked])
         if any(r.decision.verdict is Verdict.BLOCK for r in runs):
             self._refuse(runs, simple=True)
             return b""
@@ -414,11 +428,23 @@ class Tracker:
             self._push(Pending(Exp.BIND))
         return raw
 
-    def _execute(self, name: str, raw: bytes) -> bytes:
+    def _execute(self, name: str, max_rows: int, raw: bytes) -> bytes:
         portal = self.portals.get(name)
         if portal is None:  # a SQL cursor's portal, or one the server will not know
             portal = self.portals[name] = Portal("", 0, None, None, self.syncs_sent)
         run = portal.running
+        if run is not None and run.cut:
+            # A portal cut by a policy stays cut: its further Executes are refused, not run.
+            again = self._new_run(portal.text, "extended", params=portal.params, check=False)
+            why = "; ".join(r.detail for r in run.cut)
+            self._refuse(
+                [again],
+                simple=False,
+                sqlstate=CANCELLED,
+                text=f"mamori: portal {name!r} was cancelled earlier ({why})",
+                reasons=run.cut,
+            )
+            return b""
         if run is not None and not run.finished:
             run.rows_call = 0
         else:
@@ -436,6 +462,7 @@ class Tracker:
         if self.server_skipping:
             self._finish(run, ok=False, error=NOT_RUN)
             return raw
+        run.bounded = max_rows > 0
         run.inflight += 1
         self._push(Pending(Exp.EXECUTE, [run]))
         return raw
@@ -469,20 +496,38 @@ class Tracker:
         self.syncs_sent += 1
         return raw
 
-    def _refuse(self, runs: list[Running], *, simple: bool) -> None:
-        reasons = [
-            r for run in runs if run.decision.verdict is Verdict.BLOCK for r in run.decision.reasons
-        ]
+    def _refuse(
+        self,
+        runs: list[Running],
+        *,
+        simple: bool,
+        sqlstate: str = REFUSED,
+        text: str = "",
+        reasons: tuple[Reason, ...] = (),
+    ) -> None:
+        """Answer `runs` (one message's statements) with an ErrorResponse of the proxy's own,
+        in their turn; for the extended protocol, skip to Sync as the server would."""
+        if not reasons:
+            reasons = tuple(
+                r
+                for run in runs
+                if run.decision.verdict is Verdict.BLOCK
+                for r in run.decision.reasons
+            )
         # The client may be the attacker: it is told the reasons' codes only, never their
         # details (fingerprints, role names, which constants made a tautology, parse
         # positions); the details stay in the ledger event.
         codes = ", ".join(dict.fromkeys(r.code for r in reasons)) or "policy"
-        text = f"mamori: statement refused ({codes})"
+        text = text or f"mamori: statement refused ({codes})"
         why = "; ".join(r.detail for r in reasons) or "blocked by policy"
         for run in runs:
-            self._finish(run, ok=False, sqlstate=REFUSED, error=f"mamori: statement refused: {why}")
+            if run.decision.verdict is Verdict.BLOCK or len(runs) == 1:
+                error = f"mamori: statement refused: {why}"
+            else:  # its own verdict allowed it: say which sibling's refusal stopped it
+                error = f"not run: another statement of the same message was refused ({codes})"
+            self._finish(run, ok=False, sqlstate=sqlstate, error=error)
         data = p.error_response(
-            REFUSED,
+            sqlstate,
             text,
             hint="the database guard refused it; ask the administrator if it is legitimate",
             enc=self.enc,
@@ -572,7 +617,11 @@ class Tracker:
         run.decision = Decision.combine([run.decision, decision])
         if decision.verdict is Verdict.BLOCK:
             run.cut = decision.reasons or (Reason("policy.rows", "too many rows", "DB-3"),)
-            self.want_cancel = run.cut
+            if not run.bounded:
+                # An Execute with max_rows stops by itself (PortalSuspended) after a bounded
+                # number of rows, which are dropped: a cancel sent now could reach the server
+                # after it, and cancel the client's next statement instead.
+                self.want_cancel = run.cut
 
     def _message(self, kind: int, payload: bytes, raw: memoryview, out: bytearray) -> None:
         forward = not self.drop_until_ready

@@ -152,7 +152,8 @@ def start_operations(
     stop: asyncio.Event,
 ) -> tuple[list[asyncio.Task[None]], Callable[[], None] | None]:
     """The operations side of `mamori up`: notification delivery, live detection feeding
-    alerting, alert escalation (every 30 s) and incident timers (every 60 s).
+    alerting, alert escalation (every 30 s), incident timers (every 60 s) and the database
+    guard's privilege-drift checks (``[[dbguard]] privileges_dsn``).
 
     Returns the tasks and the function the ledger writer calls after each commit.
     """
@@ -166,6 +167,12 @@ def start_operations(
     loop = asyncio.get_running_loop()
     notifier = Dispatcher(home, cfg.notify, log=log)
     tasks = [loop.create_task(notifier.run(stop))]
+    watched = [g for g in cfg.dbguard if g.privileges_dsn]
+    if watched:  # DB-1: grants made on the server directly are found too
+        from mamori.dbguard.watch import watch_privileges
+
+        for g in watched:
+            tasks.append(loop.create_task(watch_privileges(home, g, log=log, stop=stop)))
 
     def wake_notifier() -> None:
         loop.call_soon_threadsafe(notifier.wake)
