@@ -56,6 +56,12 @@ class Decision:
         """The strongest verdict, with every reason given."""
         if not decisions:
             return Decision()
+        if len(decisions) == 2:  # the usual case, and the usual answer: one says nothing
+            a, b = decisions
+            if not b.reasons and b.verdict <= a.verdict:
+                return a
+            if not a.reasons and a.verdict <= b.verdict:
+                return b
         verdict = max(d.verdict for d in decisions)
         return Decision(verdict, tuple(r for d in decisions for r in d.reasons))
 

@@ -572,25 +572,6 @@ def decode_frontend(kind: int, payload: bytes, enc: str = "utf-8") -> FrontendMe
     return msg
 
 
-def bind_head(payload: bytes, enc: str = "utf-8") -> tuple[str, str, int]:
-    """A Bind's portal, statement and parameter count, without copying the values (the whole
-    message is still checked)."""
-    r = _Reader(payload, "Bind", enc)
-    portal, stmt = r.cstr(), r.cstr()
-    _formats(r)
-    count = r.count()
-    for _ in range(count):
-        n = r.i32()
-        if n < -1:
-            raise ProtocolError("Bind has a negative length")
-        if n > 0:
-            r._need(n)
-            r.pos += n
-    _formats(r)
-    r.done()
-    return portal, stmt, count
-
-
 @dataclass(frozen=True, slots=True)
 class SaslInitial:
     """What a SASLInitialResponse says, without its secret parts."""
@@ -723,7 +704,7 @@ class CommandComplete:
     def rows(self) -> int | None:
         """The row count the tag ends with, if it has one (``INSERT 0 5`` → 5)."""
         last = self.tag.rsplit(" ", 1)[-1]
-        if last.isdigit() and " " in self.tag and len(last) <= 19:
+        if last.isdigit() and last.isascii() and " " in self.tag and len(last) <= 19:
             return int(last)
         return None
 

@@ -43,6 +43,7 @@ import orjson
 from pglast import parser as pg
 
 from mamori.dbguard import protocol as p
+from mamori.dbguard import wire
 from mamori.dbguard.enduser import Change, Claim, change_of, quote_literal, verify_token
 from mamori.dbguard.facts import Decision, Reason, Result, Session, Statement, Verdict
 from mamori.dbguard.guard import Analysis, Guard, first_keyword
@@ -57,6 +58,8 @@ MAX_CURSORS: Final = 1024
 NOT_RUN: Final = "not run: an earlier statement or message of the batch failed"
 
 _SURROGATES: Final = {c: 0xFFFD for c in range(0xDC80, 0xDD00)}
+_OPERATIONS: dict[str, str] = {}
+"""first_keyword of recent statement texts (applications repeat theirs)."""
 
 
 def sanitize(text: str) -> str:
@@ -106,6 +109,10 @@ class Exp(enum.Enum):
     SYNC = "S"
     SYNTHETIC = "*"
     """Bytes of the proxy's own (a refusal), released to the client in their turn."""
+
+
+_ANSWERS: Final = {0x31: Exp.PARSE, 0x32: Exp.BIND, 0x33: Exp.CLOSE, 0x6E: Exp.DESCRIBE}
+"""ParseComplete, BindComplete, CloseComplete and NoData: the frontend message each answers."""
 
 
 @dataclass(slots=True, eq=False)
@@ -263,7 +270,7 @@ class Tracker:
                 self.copy_in = False
             return raw
         if kind == 0x53:  # Sync
-            p.decode_frontend(kind, payload)
+            wire.empty(kind, payload)
             if self.copy_in:
                 return raw  # the server ignores Sync in copy-in mode (§55.2.6)
             self.server_skipping = False
@@ -271,24 +278,25 @@ class Tracker:
             self.syncs_sent += 1
             return raw
         if kind == 0x48:  # Flush
-            p.decode_frontend(kind, payload)
+            wire.empty(kind, payload)
             return raw
         if kind == 0x70:  # p: a password where none is due; the server answers it
             return raw
         if kind == 0x42:  # Bind: the header only, values are never copied
-            return self._bind(*p.bind_head(payload, self.enc), raw)
+            return self._bind(*wire.bind(payload, self.enc), raw)
+        if kind == 0x50:  # Parse
+            return self._parse(*wire.parse(payload, self.enc), raw)
+        if kind == 0x45:  # Execute
+            return self._execute(*wire.execute(payload, self.enc), raw)
+        if kind == 0x44:  # Describe
+            wire.describe(payload)
+            if not self.server_skipping:
+                self._push(Pending(Exp.DESCRIBE))
+            return raw
         msg = p.decode_frontend(kind, payload, self.enc)
         match msg:
             case p.Query(text):
                 return self._query(text, raw)
-            case p.Parse():
-                return self._parse(msg, raw)
-            case p.Execute(portal, max_rows):
-                return self._execute(portal, max_rows, raw)
-            case p.Describe():
-                if not self.server_skipping:
-                    self._push(Pending(Exp.DESCRIBE))
-                return raw
             case p.Close(what, name):
                 return self._close(what, name, raw)
             case p.FunctionCall(oid):
@@ -336,7 +344,12 @@ class Tracker:
             statements_in_message=in_message,
             parameters=params,
         )
-        operation = first_keyword(text)
+        operation = _OPERATIONS.get(text)
+        if operation is None:
+            operation = first_keyword(text)
+            if len(_OPERATIONS) >= MAX_CURSORS:
+                _OPERATIONS.clear()
+            _OPERATIONS[text] = operation
         run = Running(
             stmt,
             self.guard.analysis(text),
@@ -399,17 +412,16 @@ class Tracker:
         self.syncs_sent += 1
         return raw
 
-    def _parse(self, msg: p.Parse, raw: bytes) -> bytes:
-        text = msg.text
+    def _parse(self, name: str, text: str, types: tuple[int, ...], raw: bytes) -> bytes:
         change = change_of(sanitize(text))
         claim = self._claim(change)
         if change is not None and claim is not None and change.span[1] > change.span[0]:
             s, e = change.span
             text = text[:s] + quote_literal(claim.user) + text[e:]
-            raw = p.Parse(msg.name, text, msg.param_types).encode(self.enc)
-        if len(self.prepared) >= MAX_PREPARED and msg.name not in self.prepared:
+            raw = p.Parse(name, text, types).encode(self.enc)
+        if len(self.prepared) >= MAX_PREPARED and name not in self.prepared:
             self.prepared.pop(next(iter(self.prepared)))
-        self.prepared[msg.name] = Prepared(sanitize(text), change, claim)
+        self.prepared[name] = Prepared(sanitize(text), change, claim)
         if not self.server_skipping:
             self._push(Pending(Exp.PARSE))
         return raw
@@ -628,14 +640,13 @@ class Tracker:
         front = self.pending[0] if self.pending else None
         match kind:
             case 0x43:  # C CommandComplete
-                tag = p.decode_backend(kind, payload, self.enc)
-                assert isinstance(tag, p.CommandComplete)
+                tag = wire.command_tag(payload, self.enc)
                 run = self._row_run
                 if run is not None and front is not None:
                     forward = self._complete(run, tag, out) and forward
                     self._advance(front)
                 else:
-                    self._anomaly("unexpected_message", f"CommandComplete {tag.tag!r} for nothing")
+                    self._anomaly("unexpected_message", f"CommandComplete {tag!r} for nothing")
             case 0x73:  # s PortalSuspended
                 run = self._row_run
                 if run is not None and front is not None and front.kind is Exp.EXECUTE:
@@ -654,13 +665,11 @@ class Tracker:
                 assert isinstance(err, p.ErrorResponse)
                 forward = self._error(err, out) and forward
             case 0x5A:  # Z ReadyForQuery
-                p.decode_backend(kind, payload)
-                self._ready(chr(payload[0]))
+                self._ready(wire.ready_status(payload))
                 forward = True
             case 0x31 | 0x32 | 0x33 | 0x6E:  # ParseComplete, BindComplete, CloseComplete, NoData
-                p.decode_backend(kind, payload)
-                want = {0x31: Exp.PARSE, 0x32: Exp.BIND, 0x33: Exp.CLOSE, 0x6E: Exp.DESCRIBE}[kind]
-                self._expect(want)
+                wire.empty(kind, payload)
+                self._expect(_ANSWERS[kind])
             case 0x54:  # T RowDescription
                 if front is not None and front.kind is Exp.DESCRIBE:
                     self._pop()
@@ -738,10 +747,10 @@ class Tracker:
         elif front.kind is Exp.EXECUTE:
             self._pop()
 
-    def _complete(self, run: Running, tag: p.CommandComplete, out: bytearray) -> bool:
+    def _complete(self, run: Running, tag: str, out: bytearray) -> bool:
         """A CommandComplete for `run`; False when the proxy sends something else instead."""
-        verb, n = tag.verb, tag.rows
-        run.tag = tag.tag
+        verb, n = wire.tag_rows(tag)
+        run.tag = tag
         if n is not None:
             if verb in ("SELECT", "FETCH"):
                 if run.rows_call == 0 and n > 0:
@@ -749,7 +758,7 @@ class Tracker:
                 elif n != run.rows_call and not run.cut:
                     self._anomaly(
                         "row_count_mismatch",
-                        f"the server's tag says {tag.tag!r}, {run.rows_call} DataRow messages "
+                        f"the server's tag says {tag!r}, {run.rows_call} DataRow messages "
                         "were counted",
                     )
             elif verb == "COPY":
@@ -760,7 +769,7 @@ class Tracker:
                     if sent != n and not run.cut:
                         self._anomaly(
                             "row_count_mismatch",
-                            f"the server's tag says {tag.tag!r}, {sent} rows were counted",
+                            f"the server's tag says {tag!r}, {sent} rows were counted",
                         )
                     run.rows = run.rows - run.rows_call + n
                 else:
