@@ -3,13 +3,16 @@ it, the statement in the ledger with its attribution, an injection alerted on, a
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.dbguard.pg import PgCluster
-from tests.service.svc import events, running, service_home
+from tests.service.svc import events, ingest_token, running, service_home
 
 
 def _statements(home_events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -33,6 +36,7 @@ def test_mamori_up_runs_the_proxy(pg: PgCluster, tmp_path: Path) -> None:
             'time_policy = "off"\n'  # the clock is not what this test is about
         ),
     )
+    token = ingest_token(home, "prom", scope="metrics")
     with running(home) as up:
         port = up.ports["dbguard-main"]
         env = pg.env("app", PGPORT=str(port), PGHOST="127.0.0.1", PGAPPNAME="billing")
@@ -54,6 +58,17 @@ def test_mamori_up_runs_the_proxy(pg: PgCluster, tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == [b"1234", b"1", b"2", b"3"]
+        # the proxy's counters on /metrics (Prometheus)
+        metrics = httpx.get(
+            f"https://localhost:{up.ports['https']}/metrics",
+            headers={"Authorization": f"Bearer {token}"},
+            verify=ssl.create_default_context(cafile=str(home.root / "tls" / "server.crt")),
+            timeout=30,
+        )
+        assert metrics.status_code == 200, metrics.text
+        assert 'mamori_dbguard_statements_total{proxy="main"} 2.0' in metrics.text
+        assert 'mamori_dbguard_statements_alerted_total{proxy="main"} 2.0' in metrics.text
+        assert 'mamori_dbguard_rows_returned_total{proxy="main"} 4.0' in metrics.text
     stmts = _statements(events(home))
     assert len(stmts) == 2
     first, second = stmts

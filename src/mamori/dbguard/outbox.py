@@ -57,6 +57,10 @@ class EventOutbox:
         self._idle.clear()
         self._wake.set()
 
+    def queued(self) -> int:
+        """Events not yet handed to the sink, all sessions."""
+        return len(self._queue)
+
     def waiting(self, session: str) -> int:
         return self._waiting.get(session, 0)
 

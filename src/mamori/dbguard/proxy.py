@@ -25,6 +25,7 @@ from mamori.dbguard.guard import Guard
 from mamori.dbguard.outbox import EventOutbox
 from mamori.dbguard.session import ClientSession, Context
 from mamori.dbguard.settings import DbGuardConfig
+from mamori.dbguard.stats import ProxyStats, Reading
 from mamori.dbguard.upstream import Upstream, client_context
 from mamori.home import Home
 from mamori.ledger.errors import LedgerError
@@ -168,6 +169,13 @@ class Proxy:
             task.add_done_callback(ctx.tasks.discard)
             task.add_done_callback(_forget(ctx, session))
 
+    def reading(self) -> Reading:
+        """The counters /metrics exports for this proxy."""
+        ctx = self.ctx
+        if ctx is None:
+            return Reading(self.cfg.name, ProxyStats(), lambda: 0, lambda: 0)
+        return Reading(ctx.name, ctx.stats, lambda: len(ctx.sessions), ctx.outbox.queued)
+
     async def close(self, timeout: float = 10.0) -> None:
         """Stop accepting, end the sessions (an idle client is told why), store their events."""
         if self._accept is not None:
@@ -209,6 +217,9 @@ class ProxyGroup:
     @property
     def listeners(self) -> list[Listening]:
         return [p.listening for p in self.proxies]
+
+    def readings(self) -> list[Reading]:
+        return [p.reading() for p in self.proxies]
 
     async def close(self) -> None:
         await asyncio.gather(*(p.close() for p in self.proxies))

@@ -35,25 +35,25 @@ from mamori.dbguard import protocol as p
 from mamori.dbguard.facts import Session, Verdict
 from mamori.dbguard.guard import Guard
 from mamori.dbguard.outbox import EventOutbox
+from mamori.dbguard.pump import Pump, ServerGone
 from mamori.dbguard.settings import DbGuardConfig
+from mamori.dbguard.stats import ProxyStats
 from mamori.dbguard.tracker import Tracker
 from mamori.dbguard.upstream import Upstream, UpstreamError, connect, send_cancel
 from mamori.service.log import Log
 
-READ_CHUNK: Final = 256 << 10
 STARTUP_SERVER_LIMIT: Final = 1 << 20
 """Longest server message taken during authentication (GSS tokens, SASL data)."""
 LOST: Final = "08006"
 VIOLATION: Final = "08P01"
 SHUTDOWN: Final = "57P01"
+TOO_MANY: Final = "53300"
+REFUSED: Final = "42501"
+CANCELLED: Final = "57014"
 
 
 class ClientGone(Exception):
     """The client closed its connection."""
-
-
-class ServerGone(Exception):
-    """The server closed its connection."""
 
 
 @dataclass(slots=True)
@@ -96,6 +96,8 @@ class Context:
     keys: Keys = field(default_factory=Keys)
     sessions: set[ClientSession] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    stats: ProxyStats = field(default_factory=ProxyStats)
+    refusal_logged: float = 0.0
 
 
 class ClientSession:
@@ -136,6 +138,7 @@ class ClientSession:
             self.end_reason = "startup timed out"
             await self._say_fatal(VIOLATION, "mamori: the connection startup took too long")
         except p.ProtocolError as e:
+            self.ctx.stats.protocol_violations += 1
             self.end_reason = "protocol violation by the client"
             self.ctx.log.warning(
                 "dbguard: a client broke the protocol",
@@ -165,6 +168,14 @@ class ClientSession:
             start = await self._negotiate()
             if start is None:
                 return
+            if not self._admitted():
+                await self._say_fatal(
+                    TOO_MANY,
+                    "mamori: sorry, too many clients already",
+                    hint="the database guard's max_client_connections is reached; "
+                    "try again later or raise it",
+                )
+                return
             if not await self._open(start):
                 return
             if not await self._authenticate():
@@ -179,6 +190,25 @@ class ClientSession:
             ],
         )
         await self._pump()
+
+    def _admitted(self) -> bool:
+        """Whether one more session fits under ``max_client_connections`` (counted as
+        PostgreSQL counts: sessions past their startup message)."""
+        ctx = self.ctx
+        ctx.stats.sessions_total += 1
+        if len(ctx.sessions) <= ctx.cfg.max_client_connections:
+            return True
+        ctx.stats.sessions_refused += 1
+        self.end_reason = "too many connections"
+        now = time.monotonic()
+        if now - ctx.refusal_logged >= 60:
+            ctx.refusal_logged = now
+            ctx.log.warning(
+                "dbguard: refusing connections, max_client_connections reached",
+                proxy=ctx.name,
+                limit=ctx.cfg.max_client_connections,
+            )
+        return False
 
     async def _close(self) -> None:
         t = self.tracker
@@ -323,6 +353,7 @@ class ClientSession:
                 "dbguard: could not send a cancel request", proxy=self.ctx.name, error=str(e)
             )
             return
+        self.ctx.stats.cancels += 1
         self.ctx.outbox.put(
             self.id, [ev.cancel_event(self.session, proxy=self.ctx.name, at=time.time(), by=by)]
         )
@@ -487,93 +518,7 @@ class ClientSession:
     # -- the pumps ----------------------------------------------------------------------------
 
     async def _pump(self) -> None:
-        up = asyncio.create_task(self._client_to_server())
-        down = asyncio.create_task(self._server_to_client())
-        try:
-            done, _ = await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (up, down):
-                task.cancel()
-            await asyncio.gather(up, down, return_exceptions=True)
-        for task in done:
-            exc = task.exception()
-            if exc is not None:
-                raise exc
-
-    async def _client_to_server(self) -> None:
-        assert self.c_reader is not None and self.c_writer is not None
-        assert self.s_writer is not None and self.tracker is not None
-        t, outbox, limit = self.tracker, self.ctx.outbox, self.ctx.cfg.max_client_message_bytes
-        buf = bytearray()
-        while True:
-            if outbox.waiting(self.id) > outbox.per_session:
-                await outbox.room(self.id)
-            data = await self.c_reader.read(READ_CHUNK)
-            if not data:
-                self.end_reason = self.end_reason or "client disconnected"
-                return
-            buf += data
-            pos = 0
-            forward: list[bytes] = []
-            answered = False
-            while (got := p.frame(buf, pos, limit)) is not None:
-                kind, start, end = got
-                out = t.front(kind, bytes(buf[start:end]), bytes(buf[pos:end]))
-                if out:
-                    forward.append(out)
-                if t.to_client:  # the proxy's own answer (a refusal) when nothing is owed
-                    self.c_writer.write(bytes(t.to_client))
-                    t.to_client.clear()
-                    answered = True
-                pos = end
-                if t.terminated:
-                    break
-            del buf[:pos]
-            if forward:
-                self.s_writer.write(b"".join(forward))
-            self._events()
-            if t.terminated:
-                self.end_reason = "client terminated"
-                await self.s_writer.drain()
-                return
-            await self.s_writer.drain()
-            if answered:  # a client that sends refusals without reading them waits here
-                await self.c_writer.drain()
-
-    async def _server_to_client(self) -> None:
-        assert self.s_reader is not None and self.c_writer is not None
-        assert self.tracker is not None
-        t = self.tracker
-        while True:
-            try:
-                data = await self.s_reader.read(READ_CHUNK)
-            except ConnectionError as e:
-                raise ServerGone from e
-            if not data:
-                if t.fatal or t.terminated:
-                    self.end_reason = "server closed the session"
-                    return
-                raise ServerGone
-            try:
-                out = t.back(data)
-            except p.ProtocolError as e:
-                self.end_reason = "protocol violation by the server"
-                self.ctx.log.error(
-                    "dbguard: the database server broke the protocol",
-                    proxy=self.ctx.name,
-                    error=e.message,
-                )
-                self._note("server_protocol_violation", e.message)
-                raise ServerGone from e
-            if out:
-                self.c_writer.write(out)
-            self._events()
-            if t.want_cancel:
-                t.want_cancel = ()
-                task = asyncio.get_running_loop().create_task(self.cancel("policy"))
-                self.ctx.tasks.add(task)
-                task.add_done_callback(self.ctx.tasks.discard)
-            await self.c_writer.drain()
+        await Pump(self).run()
 
     # -- events -------------------------------------------------------------------------------
 
@@ -583,7 +528,16 @@ class ClientSession:
             return
         name, log_text = self.ctx.name, self.ctx.cfg.log_statement_text
         out: list[bytes] = []
+        stats = self.ctx.stats
+        stats.statements += len(t.finished)
         for f in t.finished:
+            stats.rows_returned += f.result.rows_returned
+            if not f.result.ok:
+                stats.statements_failed += 1
+                if f.result.sqlstate in (REFUSED, CANCELLED) and (
+                    f.decision.verdict is Verdict.BLOCK or f.result.cancelled_by
+                ):
+                    stats.statements_blocked += 1
             out.append(
                 ev.statement_event(
                     f.stmt,
@@ -597,6 +551,7 @@ class ClientSession:
                 )
             )
             if f.decision.verdict >= Verdict.ALERT:
+                stats.statements_alerted += 1
                 out.append(
                     ev.decision_event(
                         f.stmt,

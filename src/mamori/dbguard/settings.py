@@ -53,6 +53,7 @@ TEMPLATE: Final = """
 #                                  # against the approved baseline, e.g. "host=db.internal
 #                                  # dbname=residents user=mamori_audit" (password in a passfile)
 # privileges_interval_s = 900
+# max_client_connections = 1000   # sessions at once; more get "too many clients" (53300)
 #
 # [[dbguard.firewall_rule]]        # per role / application (globs): first match wins
 # role = "batch"
@@ -154,6 +155,8 @@ class DbGuardConfig:
     """libpq connection string `mamori up` reads privileges with (DB-1 drift check against the
     approved baseline); "" checks nothing. Prefer a passfile to a password in it."""
     privileges_interval_s: int = 900
+    max_client_connections: int = 1000
+    """Sessions at once; one more gets FATAL 53300, as from PostgreSQL."""
 
     def firewall_mode(self, role: str, application: str) -> FirewallMode:
         """The mode for a session: the first matching rule's, else `firewall`."""
@@ -187,6 +190,7 @@ _KEYS: Final = {
     "events_per_session",
     "privileges_dsn",
     "privileges_interval_s",
+    "max_client_connections",
 }
 _RULE_KEYS: Final = {"role", "application", "mode"}
 
@@ -279,6 +283,7 @@ def parse_table(t: dict[str, Any], name: str, where: str) -> DbGuardConfig:
         events_per_session=integer(t, sec, "events_per_session", 10000, 10, 10_000_000, where),
         privileges_dsn=string(t, sec, "privileges_dsn", "", where),
         privileges_interval_s=integer(t, sec, "privileges_interval_s", 900, 10, 7 * 86_400, where),
+        max_client_connections=integer(t, sec, "max_client_connections", 1000, 1, 100_000, where),
     )
 
 

@@ -145,6 +145,9 @@ class Service:
                 from mamori.dbguard.proxy import start_proxies
 
                 self.proxies = await start_proxies(self.home, cfg.dbguard, self.sink, log=self.log)
+                from mamori.dbguard.stats import DbGuardCollector
+
+                self.metrics.registry.register(DbGuardCollector(self.proxies.readings))
                 for x in self.proxies.listeners:
                     listener = Listener(f"dbguard-{x.name}", x.host, x.port)
                     self.parts.listeners.append(listener)
