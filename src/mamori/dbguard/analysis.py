@@ -26,7 +26,6 @@ analysed in full, as an application can bind some values and paste others.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from mamori.dbguard.sqltokens import (
     normalize,
     scan,
     semicolon_spans,
+    shape,
 )
 from mamori.dbguard.sqlwalk import Finding, StatementFacts, follows_quietly, inspect
 
@@ -142,19 +142,34 @@ class Analysis:
 def analyse(sql: str, *, parameters: int = 0) -> Analysis:
     """Analyse a statement text; never raises (what cannot be analysed is unparseable).
 
-    Results for short texts are cached: an application sends the same texts again and again.
+    A clean analysis is reused for every later text of the same shape (:func:`shape`: the same
+    statement with other literal values, as clients that paste values into the text send it,
+    e.g. psycopg2 or pgbench's simple protocol). Only clean ones: a text with a finding is
+    analysed afresh each time, so its reasons describe it and not an earlier one.
     """
-    if len(sql) <= _CACHE_MAX_TEXT:
-        return _cached(sql, parameters)
-    return _analyse(sql, parameters)
+    if len(sql) > _CACHE_MAX_TEXT or _refusal(sql):
+        return _analyse(sql, parameters)
+    try:
+        tokens = scan(sql)
+    except ScanError:
+        return _analyse(sql, parameters)
+    key = shape(sql, tokens)
+    hit = _SHAPES.get(key)
+    if hit is not None:
+        return hit
+    result = _analyse(sql, parameters, tokens)
+    if result.decision.verdict is Verdict.ALLOW and result.parsed:
+        if len(_SHAPES) >= _SHAPES_MAX:
+            _SHAPES.clear()
+        _SHAPES[key] = result
+    return result
 
 
-@functools.lru_cache(maxsize=4096)
-def _cached(sql: str, parameters: int) -> Analysis:
-    return _analyse(sql, parameters)
+_SHAPES: dict[str, Analysis] = {}
+_SHAPES_MAX: Final = 8192
 
 
-def _analyse(sql: str, parameters: int) -> Analysis:
+def _analyse(sql: str, parameters: int, tokens: tuple[parser.Token, ...] | None = None) -> Analysis:
     del parameters  # bound values never change the statement: nothing to weigh
     refused = _refusal(sql)
     if refused:
@@ -162,7 +177,8 @@ def _analyse(sql: str, parameters: int) -> Analysis:
     try:
         raws = parser.parse_sql(sql)
         fingerprint = parser.fingerprint(sql)
-        tokens = scan(sql)
+        if tokens is None:
+            tokens = scan(sql)
     except (parser.ParseError, ScanError) as e:
         return _unparseable(sql, _describe(e))
     try:

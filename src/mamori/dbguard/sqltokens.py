@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Final
 
 from pglast import parser
@@ -152,3 +153,59 @@ def semicolon_spans(tokens: Sequence[parser.Token], length: int) -> list[tuple[i
     if start is not None:
         spans.append((start, length))
     return spans
+
+
+_NUMERIC: Final = frozenset({"ICONST", "FCONST"})
+
+
+def shape(sql: str, tokens: Sequence[parser.Token]) -> str:
+    """The statement with its constants abstracted just enough that every statement of the
+    same shape gets the same analysis — a key for reusing a *clean* analysis across the
+    literal values an application pastes into otherwise identical statements.
+
+    Kept: every non-constant token as written, comments included; the numbers 0 and 1 (the
+    analysis treats ``1=1`` at the top of a WHERE as a query builder's) and numbers not written
+    in decimal (``0x61``: how injection avoids quotes); constants of other kinds as written
+    (bit strings). Abstracted: other numbers to their rank among the statement's distinct
+    numbers, strings to their rank among its distinct strings — so equality and order between
+    constants, which decide what a condition of constants is, survive, and values do not.
+    ``tests/dbguard/test_shape.py`` checks the promise on the SQL corpora.
+    """
+    numbers: set[str] = set()
+    strings: set[str] = set()
+    for t in tokens:
+        name = t.name
+        if name in _NUMERIC:
+            numbers.add(sql[t.start : t.end + 1])
+        elif name in ("SCONST", "USCONST"):
+            strings.add(sql[t.start : t.end + 1])
+    num_rank: dict[str, int] = {}
+    if numbers:
+        try:
+            values = {text: _number(text) for text in numbers}
+        except ValueError:  # not a decimal: keep every number as written
+            values = {}
+        ranks = {v: i for i, v in enumerate(sorted(set(values.values())))}
+        num_rank = {text: ranks[v] for text, v in values.items()}
+    str_rank = {text: i for i, text in enumerate(sorted(strings))}
+    out: list[str] = []
+    for t in tokens:
+        text = sql[t.start : t.end + 1]
+        name = t.name
+        if name in _NUMERIC and text not in ("0", "1") and text in num_rank:
+            out.append(f"\x00N{num_rank[text]}")
+        elif name in ("SCONST", "USCONST"):
+            out.append(f"\x00S{str_rank[text]}")
+        else:
+            out.append(text)
+    return "\x01".join(out)
+
+
+def _number(text: str) -> Decimal:
+    lowered = text.lower()
+    if lowered.startswith(("0x", "0o", "0b")) or "_" in text:
+        raise ValueError(text)
+    try:
+        return Decimal(text)
+    except InvalidOperation as e:
+        raise ValueError(text) from e
