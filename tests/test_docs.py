@@ -44,6 +44,9 @@ def test_every_command_is_in_the_reference() -> None:
         "mamori dbguard proxy",
         "mamori dbguard classify",
         "mamori dbguard privileges diff",
+        "mamori vuln inventory collect",
+        "mamori vuln db import",
+        "mamori vuln eol check",
     ):
         assert f"## `{cmd}`" in text, cmd
 

@@ -19,6 +19,7 @@ from mamori.cli import notify as notify_cmds
 from mamori.cli import service as service_cmds
 from mamori.cli import tickets as tickets_cmds
 from mamori.cli import users as users_cmds
+from mamori.cli import vuln as vuln_cmds
 from mamori.cli.common import HomeOption, fail, print_json
 from mamori.errors import MamoriError
 
@@ -40,6 +41,7 @@ app.add_typer(incidents_cmds.incidents_app, name="incidents")
 app.add_typer(tickets_cmds.tickets_app, name="tickets")
 app.add_typer(notify_cmds.app, name="notify")
 app.add_typer(dbguard_cmds.app, name="dbguard")
+app.add_typer(vuln_cmds.app, name="vuln")
 app.command(name="up")(service_cmds.up)
 
 

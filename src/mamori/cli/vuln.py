@@ -1,0 +1,17 @@
+"""`mamori vuln`: vulnerability and support-lifecycle management (SEC-2, SEC-3, CLD-9, OPS-5,
+IP-4). See docs/vuln.md."""
+
+from __future__ import annotations
+
+import typer
+
+from mamori.cli import vuln_db, vuln_eol, vuln_inventory
+
+app = typer.Typer(
+    help="Vulnerabilities and support periods: inventories, the offline advisory database, "
+    "end of life.",
+    no_args_is_help=True,
+)
+app.add_typer(vuln_inventory.app, name="inventory")
+app.add_typer(vuln_db.app, name="db")
+app.add_typer(vuln_eol.app, name="eol")

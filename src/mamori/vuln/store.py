@@ -1,0 +1,469 @@
+"""The offline advisory database: OSV records in ``HOME/vuln/advisories.db`` (SQLite, WAL,
+directory 0700, file 0600). See docs/vuln-database.md.
+
+Each record is kept whole, as sorted-key compact JSON (orjson), keyed by its ``id``, beside
+its ``modified`` and ``withdrawn`` dates. Two derived tables make lookups cheap: ``package``
+maps (ecosystem, normalised name) to record ids, from ``affected[].package``, under the
+ecosystem as written (``Debian:12``) and under its base (``Debian``); ``alias`` maps each of
+``aliases[]`` to the id. PyPI names are normalised as PEP 503 says; other names are kept as
+given.
+
+A record replaces the stored copy only when its ``modified`` is newer; an older or equal one is
+counted and left out. Every import is a *snapshot* row: where it came from, its sha256, how many
+records, when, and the data's own date.
+
+The age of the database is the age of its *data*, not of the last import: now minus the newest
+data date of any snapshot (the newest ``modified`` among the records an import read, or the date
+an export states for itself). Re-importing an old file does not make the data fresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from mamori.fsutil import cannot_use, open_private_sqlite
+from mamori.home import Home
+from mamori.vuln.errors import VulnError
+
+DIR_NAME: Final = "vuln"
+DB_NAME: Final = "advisories.db"
+DEFAULT_MAX_AGE_DAYS: Final = 2
+"""Data older than this is stale: OSV and the Debian tracker change several times a day."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS advisory(
+    id TEXT PRIMARY KEY,
+    modified TEXT NOT NULL,
+    withdrawn TEXT,
+    snapshot INTEGER NOT NULL,
+    record BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS package(
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (ecosystem, name, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS package_id ON package(id);
+CREATE TABLE IF NOT EXISTS alias(
+    alias TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (alias, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alias_id ON alias(id);
+CREATE TABLE IF NOT EXISTS snapshot(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    imported INTEGER NOT NULL, replaced INTEGER NOT NULL,
+    unchanged INTEGER NOT NULL, older INTEGER NOT NULL,
+    problems INTEGER NOT NULL,
+    imported_at TEXT NOT NULL,
+    data_date TEXT
+);
+"""
+
+_PEP503 = re.compile(r"[-_.]+")
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+_UTC_FORM = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d{1,6}))?Z")
+_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class InvalidRecord(VulnError):
+    """One record is not a usable OSV record; the importer reports it and goes on."""
+
+
+def normalise_name(ecosystem: str, name: str) -> str:
+    """The name the index uses: PEP 503 for PyPI (``Foo_Bar`` → ``foo-bar``), else as given."""
+    if ecosystem.partition(":")[0] == "PyPI":
+        return _PEP503.sub("-", name).lower()
+    return name
+
+
+def parse_time(text: str) -> dt.datetime:
+    """An RFC 3339 date from a record, in UTC; a time without a zone is taken as UTC.
+
+    Raises ValueError.
+    """
+    # datetime.fromisoformat (3.11) takes at most microseconds; OSV allows nanoseconds.
+    t = dt.datetime.fromisoformat(_FRACTION.sub(r"\1", text))
+    if t.tzinfo is None:
+        return t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.UTC)
+
+
+def format_time(t: dt.datetime) -> str:
+    """A fixed-width UTC form, so that stored dates compare as strings."""
+    return t.astimezone(dt.UTC).strftime(_TIME_FORMAT)
+
+
+def _time_field(record: dict[str, Any], key: str, required: bool) -> str | None:
+    value = record.get(key)
+    if value is None:
+        if required:
+            raise InvalidRecord(f"no {key!r} date")
+        return None
+    if not isinstance(value, str):
+        raise InvalidRecord(f"{key!r} is not a string: {value!r:.60}")
+    try:
+        if fast := _UTC_FORM.fullmatch(value):
+            # The common form: checked by fromisoformat, rewritten without strftime (slow).
+            dt.datetime.fromisoformat(value)
+            return f"{value[:19]}.{(fast.group(1) or '').ljust(6, '0')}Z"
+        return format_time(parse_time(value))
+    except (ValueError, OverflowError) as e:
+        raise InvalidRecord(f"{key!r} is not an RFC 3339 date: {value!r:.60}") from e
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One record checked and ready to store."""
+
+    id: str
+    modified: str
+    """Normalised UTC (``2024-01-02T03:04:05.000000Z``)."""
+    withdrawn: str | None
+    packages: tuple[tuple[str, str], ...]
+    """(ecosystem, normalised name) keys, base ecosystems included."""
+    aliases: tuple[str, ...]
+    data: bytes
+    """The record as sorted-key compact JSON."""
+
+
+def prepare(record: object) -> Prepared:
+    """Check one OSV record and extract what the store indexes; InvalidRecord says why not."""
+    if not isinstance(record, dict):
+        raise InvalidRecord(f"a record is a JSON object, not {type(record).__name__}")
+    rid = record.get("id")
+    if not isinstance(rid, str) or not rid.strip():
+        raise InvalidRecord(
+            "no 'id'" if rid is None else f"'id' is not a usable string: {rid!r:.60}"
+        )
+    modified = _time_field(record, "modified", True)
+    assert modified is not None
+    withdrawn = _time_field(record, "withdrawn", False)
+    aliases = record.get("aliases", [])
+    aliases = [] if aliases is None else aliases
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise InvalidRecord("'aliases' is not a list of strings")
+    affected = record.get("affected", [])
+    affected = [] if affected is None else affected
+    if not isinstance(affected, list):
+        raise InvalidRecord("'affected' is not a list")
+    keys: dict[tuple[str, str], None] = {}
+    for i, entry in enumerate(affected):
+        if not isinstance(entry, dict):
+            raise InvalidRecord(f"affected[{i}] is not an object")
+        pkg = entry.get("package")
+        if pkg is None:
+            continue  # OSV allows GIT-only entries, which name no package
+        if not isinstance(pkg, dict):
+            raise InvalidRecord(f"affected[{i}].package is not an object")
+        eco, name = pkg.get("ecosystem"), pkg.get("name")
+        if not isinstance(eco, str) or not eco or not isinstance(name, str) or not name:
+            raise InvalidRecord(f"affected[{i}].package needs an ecosystem and a name")
+        keys[(eco, normalise_name(eco, name))] = None
+        base = eco.partition(":")[0]
+        if base != eco:
+            keys[(base, normalise_name(base, name))] = None
+    try:
+        data = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as e:
+        raise InvalidRecord(f"the record is not plain JSON: {e}") from e
+    return Prepared(rid, modified, withdrawn, tuple(keys), tuple(dict.fromkeys(aliases)), data)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """What one write did."""
+
+    imported: int = 0
+    """New ids."""
+    replaced: int = 0
+    """Stored copies replaced by a newer ``modified``."""
+    unchanged: int = 0
+    """Same ``modified`` as stored: left as is."""
+    older: int = 0
+    """Older than the stored copy: ignored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One import, as recorded."""
+
+    id: int
+    source: str
+    kind: str
+    sha256: str
+    """Of the file; of a folder, of its sorted (path, sha256) list (see the importer)."""
+    records: int
+    """Valid records read."""
+    counts: Counts
+    problems: int
+    imported_at: dt.datetime
+    data_date: dt.datetime | None
+    """The data's own date: its newest ``modified``, or the date the export states."""
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The database at a glance."""
+
+    path: Path
+    records: int
+    withdrawn: int
+    aliases: int
+    snapshots: tuple[Snapshot, ...]
+    """Newest first."""
+    data_date: dt.datetime | None
+    """The newest data date of any snapshot; None before the first import."""
+    age: dt.timedelta | None
+    """now − data_date; None when there is no data."""
+    stale: bool
+    """True when there is no data, or it is older than the maximum age asked."""
+
+
+def classify(
+    records: Sequence[Prepared], stored: dict[str, str]
+) -> tuple[Counts, dict[str, Prepared]]:
+    """Which records to write, given the stored ``modified`` of their ids (pure): a new id or a
+    newer ``modified`` wins; the same or an older one is only counted. A later copy of an id in
+    `records` is compared with the earlier one."""
+    state = dict(stored)
+    winners: dict[str, Prepared] = {}
+    n = {"imported": 0, "replaced": 0, "unchanged": 0, "older": 0}
+    for p in records:
+        current = state.get(p.id)
+        if current is not None and p.modified <= current:
+            n["unchanged" if p.modified == current else "older"] += 1
+            continue
+        n["imported" if current is None else "replaced"] += 1
+        winners[p.id] = p
+        state[p.id] = p.modified
+    return Counts(**n), winners
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _failed(path: Path, e: BaseException) -> VulnError:
+    return cannot_use(VulnError, f"the vulnerability database {path}", e)
+
+
+class Store:
+    """The advisory database of one home. One writer at a time (SQLite WAL); readers any."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+        self.path = path
+        self._clock = clock
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._conn = open_private_sqlite(path, SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise _failed(path, e) from e
+
+    @classmethod
+    def open(cls, home: Home, *, clock: Callable[[], dt.datetime] = _utcnow) -> Store:
+        """The database in ``HOME/vuln/advisories.db``, created empty when missing."""
+        return cls(home.root / DIR_NAME / DB_NAME, clock=clock)
+
+    @classmethod
+    def open_existing(cls, home: Home, *, clock: Callable[[], dt.datetime] = _utcnow) -> Store:
+        """The database, which must exist: a scan without advisories is not a clean scan."""
+        path = home.root / DIR_NAME / DB_NAME
+        if not path.exists():
+            raise VulnError(
+                f"there is no vulnerability database in {home.root}",
+                hint=f"import advisories first: `mamori vuln db import --home {home.root} PATH`",
+            )
+        return cls(path, clock=clock)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes
+
+    def write(
+        self,
+        records: Sequence[Prepared],
+        *,
+        source: str,
+        kind: str,
+        sha256: str,
+        data_date: dt.datetime | None,
+        problems: int = 0,
+    ) -> tuple[Counts, int]:
+        """Store `records` and a snapshot row in one transaction; returns the counts and the
+        snapshot's id. A newer ``modified`` replaces; an equal or older one is counted only."""
+        with self._lock:
+            try:
+                return self._write(records, source, kind, sha256, data_date, problems)
+            except sqlite3.Error as e:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise _failed(self.path, e) from e
+
+    def _write(
+        self,
+        records: Sequence[Prepared],
+        source: str,
+        kind: str,
+        sha256: str,
+        data_date: dt.datetime | None,
+        problems: int,
+    ) -> tuple[Counts, int]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        ids = orjson.dumps(list({p.id: None for p in records}))
+        stored: dict[str, str] = dict(
+            conn.execute(
+                "SELECT id, modified FROM advisory WHERE id IN (SELECT value FROM json_each(?))",
+                (ids,),
+            ).fetchall()
+        )
+        counts, winners = classify(records, stored)
+        date = None if data_date is None else format_time(data_date)
+        row = (source, kind, sha256, len(records), *astuple(counts), problems)
+        cur = conn.execute(
+            "INSERT INTO snapshot(source, kind, sha256, records, imported, replaced, unchanged,"
+            " older, problems, imported_at, data_date) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (*row, format_time(self._clock()), date),
+        )
+        snap = cur.lastrowid
+        assert snap is not None
+        again = [(i,) for i in winners if i in stored]
+        conn.executemany("DELETE FROM package WHERE id = ?", again)
+        conn.executemany("DELETE FROM alias WHERE id = ?", again)
+        conn.executemany(
+            "INSERT INTO advisory(id, modified, withdrawn, snapshot, record) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(id) DO UPDATE SET modified = excluded.modified,"
+            " withdrawn = excluded.withdrawn, snapshot = excluded.snapshot,"
+            " record = excluded.record WHERE excluded.modified > advisory.modified",
+            [(p.id, p.modified, p.withdrawn, snap, p.data) for p in winners.values()],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO package(ecosystem, name, id) VALUES (?,?,?)",
+            [(eco, name, p.id) for p in winners.values() for eco, name in p.packages],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO alias(alias, id) VALUES (?,?)",
+            [(a, p.id) for p in winners.values() for a in p.aliases],
+        )
+        conn.execute("COMMIT")
+        return counts, snap
+
+    # -- queries
+
+    def advisories_for(
+        self, ecosystem: str, name: str, *, include_withdrawn: bool = False
+    ) -> list[dict[str, Any]]:
+        """The records naming this package in ``affected[]``, by id; withdrawn ones only when
+        asked. `ecosystem` as OSV writes it: ``PyPI``, ``npm``, ``Debian:12`` (that release)
+        or ``Debian`` (any release). The name is normalised as the index is."""
+        rows = self._query(
+            "SELECT a.record FROM package p JOIN advisory a ON a.id = p.id"
+            " WHERE p.ecosystem = ? AND p.name = ? AND (? OR a.withdrawn IS NULL)"
+            " ORDER BY p.id",
+            (ecosystem, normalise_name(ecosystem, name), include_withdrawn),
+        )
+        return [orjson.loads(r[0]) for r in rows]
+
+    def get(self, advisory_id: str) -> dict[str, Any] | None:
+        """One record by id, withdrawn or not; None when unknown."""
+        rows = self._query("SELECT record FROM advisory WHERE id = ?", (advisory_id,))
+        return orjson.loads(rows[0][0]) if rows else None
+
+    def by_alias(self, alias: str) -> list[dict[str, Any]]:
+        """The records that list `alias` (a CVE or GHSA id) in ``aliases``, or have it as id."""
+        rows = self._query(
+            "SELECT record FROM advisory WHERE id IN"
+            " (SELECT id FROM alias WHERE alias = ? UNION SELECT ?) ORDER BY id",
+            (alias, alias),
+        )
+        return [orjson.loads(r[0]) for r in rows]
+
+    def count(self) -> int:
+        """How many records are stored, withdrawn ones included."""
+        return int(self._query("SELECT count(*) FROM advisory", ())[0][0])
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every import, newest first."""
+        rows = self._query(
+            "SELECT id, source, kind, sha256, records, imported, replaced, unchanged, older,"
+            " problems, imported_at, data_date FROM snapshot ORDER BY id DESC",
+            (),
+        )
+        return [
+            Snapshot(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                Counts(*r[5:9]),
+                r[9],
+                parse_time(r[10]),
+                None if r[11] is None else parse_time(r[11]),
+            )
+            for r in rows
+        ]
+
+    def status(
+        self, *, max_age_days: float = DEFAULT_MAX_AGE_DAYS, now: dt.datetime | None = None
+    ) -> Status:
+        """Counts, snapshots, the data's age, and whether it is stale (see the module)."""
+        now = now or self._clock()
+        snaps = tuple(self.snapshots())
+        dates = [s.data_date for s in snaps if s.data_date is not None]
+        newest = max(dates) if dates else None
+        age = None if newest is None else now - newest
+        counts = self._query(
+            "SELECT (SELECT count(*) FROM advisory),"
+            " (SELECT count(*) FROM advisory WHERE withdrawn IS NOT NULL),"
+            " (SELECT count(DISTINCT alias) FROM alias)",
+            (),
+        )[0]
+        return Status(
+            path=self.path,
+            records=int(counts[0]),
+            withdrawn=int(counts[1]),
+            aliases=int(counts[2]),
+            snapshots=snaps,
+            data_date=newest,
+            age=age,
+            stale=age is None or age > dt.timedelta(days=max_age_days),
+        )
+
+    def is_stale(
+        self, max_age_days: float = DEFAULT_MAX_AGE_DAYS, *, now: dt.datetime | None = None
+    ) -> bool:
+        """Whether the data is older than `max_age_days` (exactly that old is not stale), or
+        there is none: no data is never "up to date"."""
+        return self.status(max_age_days=max_age_days, now=now).stale
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        # sqlite3 keeps a cache of prepared statements keyed by the SQL text, so each query
+        # here is prepared once per connection.
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise _failed(self.path, e) from e
