@@ -256,6 +256,9 @@ class Bench:
             total = cpu_seconds(proxy_pid) - before[0]
             main = cpu_seconds(proxy_pid, main_tid) - before[1]
             cpu.update({"proxy_main_thread": main, "proxy_other_threads": total - main})
+            # the proxy's CPU per transaction: what a 2-vCPU machine pays for it, whatever
+            # the load on the machine did to the TPS
+            result["proxy_cpu_us_per_transaction"] = round(total / max(1, len(latencies)) * 1e6, 1)
         result["cpu_cores_used"] = {k: round(v / wall, 2) for k, v in cpu.items()}
         return result
 
@@ -394,7 +397,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bouncer = PgBouncer(pg.port, pg.passwords).start()
         proxy = ProxyProcess(home.root, "bench", ports["bench"], workdir / "bench.log", None)
         fresh = status_kb(proxy.pid)["VmRSS"]
-        targets = {"direct": (pg.port, None), "pgbouncer": (bouncer.port, None),
+        targets = {"direct": (pg.port, None), "pgbouncer": (bouncer.port, bouncer.pid),
                    "mamori": (proxy.port, proxy.pid)}  # fmt: skip
 
         def one(name: str, script: str, mode: str, clients: int, threads: int, s: int) -> Any:

@@ -176,6 +176,35 @@ def test_outbox_keeps_order_and_applies_back_pressure() -> None:
     asyncio.run(run())
 
 
+def test_outbox_bounds_what_the_whole_proxy_holds() -> None:
+    """Regression (issue 6 benchmark): with only a per-session bound, eight busy sessions held
+    80,000 events while the ledger lagged and the proxy's memory rose to 476 MB; the proxy-wide
+    bound holds every session once the total passes it."""
+
+    async def run() -> None:
+        sink = Sink()
+        box = EventOutbox(sink, "dbguard-t", Log(), per_session=5, max_waiting=6)
+        box.start()
+        sink.gate.clear()  # the ledger is slow
+        for name in "abcd":
+            box.put(name, [b"1", b"2"])  # 2 each: no session is over its own bound
+        await asyncio.sleep(0)
+        assert box.queued() == 8  # a batch leaves the queue once the ledger has it
+        assert all(box.full(name) for name in "abcd")  # 8 > 6 in all
+        box.put("e", [b"1"])
+        assert box.full("e")  # a quiet session is held too while the proxy is over
+        waiter = asyncio.create_task(box.room("e"))
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        sink.gate.set()
+        await asyncio.wait_for(waiter, 5)
+        assert not box.full("e")
+        assert await box.flush(5)
+        await box.close()
+
+    asyncio.run(run())
+
+
 def test_outbox_retries_a_refused_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
 

@@ -3,8 +3,11 @@
 Sessions :meth:`EventOutbox.put` events and go on forwarding; one background task hands them
 to the :class:`~mamori.service.contracts.EventSink` in order (one ``submit`` at a time, each
 taking everything queued so far, so batches grow with the load). Each session may have at most
-``per_session`` events waiting: beyond that, :meth:`EventOutbox.room` makes the session stop
-reading its client until the ledger has caught up (back-pressure, not loss). When the sink
+``per_session`` events waiting, and the proxy at most ``max_waiting`` in all: beyond either,
+:meth:`EventOutbox.full` says so and :meth:`EventOutbox.room` makes the session stop reading its
+client until the ledger has caught up (back-pressure, not loss). The proxy-wide bound is what
+keeps memory flat when the ledger is slower than the clients: without it, a hundred busy
+sessions could hold a million events. When the sink
 refuses a batch (:class:`~mamori.service.errors.SinkRejected`: the spool full under policy
 ``reject``), nothing of it was stored; the batch is offered again a second later, in its
 place, and the sessions wait meanwhile.
@@ -23,20 +26,32 @@ from mamori.service.contracts import EventSink
 from mamori.service.log import Log
 
 BATCH_MAX: Final = 4096
+MAX_WAITING: Final = 8192
+"""Events a proxy holds for the ledger, all sessions (about 10 MB of statement events; the
+writer takes up to BATCH_MAX at a time, so this costs no throughput)."""
 RETRY_S: Final = 1.0
 
 
 class EventOutbox:
     """Ordered, bounded, background delivery of events to a sink (see the module doc)."""
 
-    def __init__(self, sink: EventSink, receiver: str, log: Log, *, per_session: int) -> None:
+    def __init__(
+        self,
+        sink: EventSink,
+        receiver: str,
+        log: Log,
+        *,
+        per_session: int,
+        max_waiting: int = MAX_WAITING,
+    ) -> None:
         self.sink = sink
         self.receiver = receiver
         self.log = log
         self.per_session = per_session
+        self.max_waiting = max(max_waiting, per_session)
         self._queue: deque[tuple[str, bytes]] = deque()
         self._waiting: dict[str, int] = {}
-        self._room: dict[str, asyncio.Event] = {}
+        self._drained = asyncio.Event()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -64,12 +79,16 @@ class EventOutbox:
     def waiting(self, session: str) -> int:
         return self._waiting.get(session, 0)
 
+    def full(self, session: str) -> bool:
+        """Whether `session` is to stop reading its client for now."""
+        return (
+            self._waiting.get(session, 0) > self.per_session or len(self._queue) > self.max_waiting
+        )
+
     async def room(self, session: str) -> None:
-        """Return when `session` has no more than ``per_session`` events waiting."""
-        while self._waiting.get(session, 0) > self.per_session:
-            ev = self._room.setdefault(session, asyncio.Event())
-            ev.clear()
-            await ev.wait()
+        """Return when :meth:`full` no longer holds for `session`."""
+        while self.full(session):
+            await self._drained.wait()
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued so far is delivered; False on timeout."""
@@ -126,9 +145,5 @@ class EventOutbox:
                     self._waiting[session] = left
                 else:
                     self._waiting.pop(session, None)
-                if left <= self.per_session:
-                    ev = self._room.get(session)
-                    if ev is not None:
-                        ev.set()
-                        if left <= 0:
-                            self._room.pop(session, None)
+            drained, self._drained = self._drained, asyncio.Event()
+            drained.set()  # every waiting session looks again

@@ -134,7 +134,7 @@ class Pump:
             self.s.end_reason = "client terminated"
             self._end()
             return
-        if self.outbox.waiting(self.s.id) > self.outbox.per_session:
+        if self.outbox.full(self.s.id):
             self._hold_client("outbox")
             task = self.loop.create_task(self._wait_outbox())
             self.s.ctx.tasks.add(task)
