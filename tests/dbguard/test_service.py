@@ -23,18 +23,23 @@ def _statements(home_events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _dbguard(pg: PgCluster, *lines: str) -> str:
+    """A [[dbguard]] table named main in front of `pg`, on a free port, plus `lines`."""
+    head = [
+        "[[dbguard]]",
+        'name = "main"',
+        'listen = "127.0.0.1:0"',
+        f'upstream = "{pg.host}:{pg.port}"',
+        'upstream_tls = "disable"',
+    ]
+    return "\n" + "\n".join([*head, *lines]) + "\n"
+
+
 def test_mamori_up_runs_the_proxy(pg: PgCluster, tmp_path: Path) -> None:
     home = service_home(
         tmp_path / "home",
-        extra=(
-            "\n[[dbguard]]\n"
-            'name = "main"\n'
-            'listen = "127.0.0.1:0"\n'
-            f'upstream = "{pg.host}:{pg.port}"\n'
-            'upstream_tls = "disable"\n'
-            'firewall = "monitor"\n'
-            'time_policy = "off"\n'  # the clock is not what this test is about
-        ),
+        # the clock is not what this test is about
+        extra=_dbguard(pg, 'firewall = "monitor"', 'time_policy = "off"'),
     )
     token = ingest_token(home, "prom", scope="metrics")
     with running(home) as up:
@@ -97,15 +102,7 @@ def test_mamori_up_checks_privileges_against_the_baseline(pg: PgCluster, tmp_pat
     try:
         home = service_home(
             tmp_path / "home",
-            extra=(
-                "\n[[dbguard]]\n"
-                'name = "main"\n'
-                'listen = "127.0.0.1:0"\n'
-                f'upstream = "{pg.host}:{pg.port}"\n'
-                'upstream_tls = "disable"\n'
-                f"privileges_dsn = '{dsn}'\n"
-                "privileges_interval_s = 3600\n"
-            ),
+            extra=_dbguard(pg, f"privileges_dsn = '{dsn}'", "privileges_interval_s = 3600"),
         )
         approve(home, snapshot(dsn), "tester")
         pg.sql("ALTER ROLE drift_probe CREATEROLE")  # straight on the server
