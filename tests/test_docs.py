@@ -47,6 +47,9 @@ def test_every_command_is_in_the_reference() -> None:
         "mamori vuln inventory collect",
         "mamori vuln db import",
         "mamori vuln eol check",
+        "mamori vuln scan",
+        "mamori vuln triage",
+        "mamori vuln vex",
     ):
         assert f"## `{cmd}`" in text, cmd
 

@@ -26,6 +26,7 @@ from mamori.dbguard import settings as dbguard_settings
 from mamori.detect import settings as detect_settings
 from mamori.incidents import settings as incidents_settings
 from mamori.notify import settings as notify_settings
+from mamori.vuln import settings as vuln_settings
 
 CONFIG_NAME = "mamori.toml"
 MIN_RETENTION_DAYS = 365
@@ -148,6 +149,7 @@ TEMPLATE += (
     + notify_settings.TEMPLATE
     + incidents_settings.TEMPLATE
     + dbguard_settings.TEMPLATE
+    + vuln_settings.TEMPLATE
 )
 
 
@@ -284,6 +286,7 @@ class Config:
         default_factory=incidents_settings.IncidentsConfig
     )
     dbguard: tuple[dbguard_settings.DbGuardConfig, ...] = ()
+    vuln: vuln_settings.VulnConfig = field(default_factory=vuln_settings.VulnConfig)
 
 
 def render(origin: str) -> str:
@@ -328,6 +331,7 @@ def parse(raw: dict[str, Any], *, where: str = "config") -> Config:
         *notify_settings.SECTIONS,
         *incidents_settings.SECTIONS,
         *dbguard_settings.SECTIONS,
+        *vuln_settings.SECTIONS,
     }
     for key in raw:
         if key not in known:
@@ -402,6 +406,7 @@ def parse(raw: dict[str, Any], *, where: str = "config") -> Config:
         notify=notify_settings.parse(raw, where),
         incidents=incidents_settings.parse(raw, where),
         dbguard=dbguard_settings.parse(raw, where),
+        vuln=vuln_settings.parse(raw, where),
     )
 
 

@@ -81,6 +81,9 @@ DB_OUTSIDE_HOURS = "5663b7c8-8cf0-4fa1-af7c-0bf502ea0d09"
 DB_HOLIDAY = "4f0d1997-4be6-46f8-bf86-37e51cb5e4be"
 DB_YEAR_END = "db1145b3-67cb-440a-8419-96d836f5e94d"
 DB_MANY_ROWS = "06802b68-b359-4b52-a4bb-a045cd88aefe"
+VULN_DEADLINE_MISSED = "3080a003-af82-4ad9-b09a-7ce4b345f076"
+VULN_CRITICAL_DETECTED = "e689ed66-b772-4795-94d5-fc477936f3cc"
+VULN_REOPENED = "ff455b4c-5e9f-4711-b6eb-c9cae2350463"
 
 ALL_RULES = frozenset(
     {
@@ -93,6 +96,7 @@ ALL_RULES = frozenset(
         VERIFY_FAILED, TAIL_GAP, SERVICE_STOPPED, DENIED_AUTH, DENIED_CONNECTION,
         BOUNDARY_CONNECTION, PORT_SCAN, LARGE_OUTBOUND, SURICATA_HIGH, DB_OUTSIDE_HOURS,
         DB_HOLIDAY, DB_YEAR_END, DB_MANY_ROWS,
+        VULN_DEADLINE_MISSED, VULN_CRITICAL_DETECTED, VULN_REOPENED,
     }
 )  # fmt: skip
 """Every rule this module tests: the catalogue must be exactly these."""
@@ -574,6 +578,36 @@ def test_role_grants(home: Home) -> None:
     assert fired(outbox.take()) == {ADMIN_GRANTED}
     # near misses: the same event with another action
     assert fired([changed(promoted[0], "event.action", "user.disabled")]) == set()
+
+
+def test_vulnerability_decisions(home: Home) -> None:
+    """Events from the real producer: the decision store, fed a scan's findings."""
+    from mamori.vuln.decisionstore import ObservedFinding, check_deadlines, mark_fixed, observe
+
+    def finding(severity: str) -> ObservedFinding:
+        return ObservedFinding("PyPI", "requests", "2.30.0", "pkg:pypi/requests@2.30.0",
+                               f"CVE-2024-{severity}", (), severity, ("2.31.0",))  # fmt: skip
+
+    outbox = Outbox(home)
+    critical, high = finding("critical"), finding("high")
+    observe(home, "web1", [critical, high], T0)
+    detected = outbox.take()
+    assert [e["mamori"]["audit"]["severity"] for e in detected] == ["critical", "high"]
+    assert fired(detected) == {VULN_CRITICAL_DETECTED}  # the high one is the near miss
+    # 7 days for critical: met through its last day, missed the day after
+    assert check_deadlines(home, T0 + dt.timedelta(days=7)) == []
+    assert fired(outbox.take()) == set()
+    check_deadlines(home, T0 + dt.timedelta(days=8))
+    missed = outbox.take()
+    assert fired(missed) == {VULN_DEADLINE_MISSED}
+    assert fired([changed(missed[0], "event.action", "vuln.finding_affected")]) == set()
+    mark_fixed(home, "web1", critical.key, version="2.31.0", date=T0.date(), approver="sato")
+    assert fired(outbox.take()) == set()  # vuln.finding_fixed
+    observe(home, "web1", [critical], T0 + dt.timedelta(days=9))
+    reopened = outbox.take()
+    assert [e["event"]["action"] for e in reopened] == ["vuln.finding_reopened"]
+    assert fired(reopened) == {VULN_REOPENED}
+    assert fired([changed(reopened[0], "event.action", "vuln.finding_verified")]) == set()
 
 
 class _Registry:

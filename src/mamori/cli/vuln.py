@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import typer
 
-from mamori.cli import vuln_db, vuln_eol, vuln_inventory
+from mamori.cli import vuln_db, vuln_decide, vuln_eol, vuln_inventory, vuln_scan
 
 app = typer.Typer(
     help="Vulnerabilities and support periods: inventories, the offline advisory database, "
     "end of life.",
     no_args_is_help=True,
 )
+app.command("scan")(vuln_scan.scan)
+app.registered_commands.extend(vuln_decide.app.registered_commands)
 app.add_typer(vuln_inventory.app, name="inventory")
 app.add_typer(vuln_db.app, name="db")
 app.add_typer(vuln_eol.app, name="eol")

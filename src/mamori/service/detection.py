@@ -152,8 +152,9 @@ def start_operations(
     stop: asyncio.Event,
 ) -> tuple[list[asyncio.Task[None]], Callable[[], None] | None]:
     """The operations side of `mamori up`: notification delivery, live detection feeding
-    alerting, alert escalation (every 30 s), incident timers (every 60 s) and the database
-    guard's privilege-drift checks (``[[dbguard]] privileges_dsn``).
+    alerting, alert escalation (every 30 s), incident timers (every 60 s), missed vulnerability
+    fix deadlines (every 10 min, ``vuln.deadline_missed``) and the database guard's
+    privilege-drift checks (``[[dbguard]] privileges_dsn``).
 
     Returns the tasks and the function the ledger writer calls after each commit.
     """
@@ -196,9 +197,16 @@ def start_operations(
     async def in_thread(job: Callable[[], None]) -> None:
         await asyncio.to_thread(job)
 
+    def vuln_deadlines() -> None:
+        from mamori.vuln.decisionstore import DB_NAME, check_deadlines
+
+        if (home.root / "vuln" / DB_NAME).exists():  # no decisions yet: nothing can be late
+            check_deadlines(home, dt.datetime.now(dt.UTC))
+
     periodic = [
         Periodic("alert escalation", 30.0, lambda: in_thread(escalate)),
         Periodic("incident timers", 60.0, lambda: in_thread(incident_timers)),
+        Periodic("vulnerability fix deadlines", 600.0, lambda: in_thread(vuln_deadlines)),
     ]
     if not cfg.detect.enabled:
         log.info("live detection off ([detect] enabled = false)")
