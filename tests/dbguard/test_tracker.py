@@ -12,7 +12,8 @@ from mamori.dbguard import protocol as p
 from mamori.dbguard.facts import Decision, Reason, Result, Session, Statement, Verdict
 from mamori.dbguard.guard import Guard
 from mamori.dbguard.settings import Address, DbGuardConfig
-from mamori.dbguard.tracker import Tracker, split_statements
+from mamori.dbguard.tracker import Tracker
+from mamori.dbguard.trackstate import split_statements
 
 CFG = DbGuardConfig("t", Address("127.0.0.1", 0), Address("127.0.0.1", 5432))
 KEY = b"k" * 32
