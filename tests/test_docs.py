@@ -50,6 +50,7 @@ def test_every_command_is_in_the_reference() -> None:
         "mamori vuln scan",
         "mamori vuln triage",
         "mamori vuln vex",
+        "mamori vuln report",
     ):
         assert f"## `{cmd}`" in text, cmd
 

@@ -193,3 +193,50 @@ def test_the_console_in_a_browser(server: tuple[str, Home]) -> None:
     assert not [t for k, t in seen.console if k == "error"], seen.console
     assert not seen.errors, seen.errors
     assert not overflow, overflow
+
+
+def test_the_vulnerability_pages_in_a_browser(server: tuple[str, Home]) -> None:
+    """As an operator: the end-of-life calendar, a finding, its triage through the form."""
+    from tests.web.test_vuln_console import PAD, _seed
+
+    url, home = server
+    _seed(home)
+    operator = _ready(home, "operator1", Role.OPERATOR)
+    ARTIFACTS.mkdir(exist_ok=True)
+    seen = Recorder()
+    overflow: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(
+                ignore_https_errors=True,
+                locale="ja-JP",
+                viewport={"width": WIDTHS[0], "height": HEIGHT},
+            )
+            page = context.new_page()
+            seen.watch(page)
+            _sign_in(page, url, "operator1", operator)
+            page.click('nav.main-nav a[href="/vuln"]')
+            page.wait_for_selector("#systems")
+            _check_widths(page, "vuln", overflow)
+            page.goto(f"{url}/vuln/eol")
+            assert page.locator("section.eol-month .eol-ended").count() >= 1
+            assert page.locator("#warn-days").inner_text() == "180 日"
+            _check_widths(page, "vuln-eol", overflow)
+            page.goto(f"{url}{PAD}")
+            assert page.locator("#state").get_attribute("data-state") == "detected"
+            page.select_option("#triage-status", "affected")
+            page.fill("#triage-statement", "upgrade in the release of next month")
+            page.click("#triage button[type=submit]")
+            page.wait_for_selector("#done")
+            assert page.locator("#state").get_attribute("data-state") == "affected"
+            assert page.locator("#history", has_text="operator1").count() == 1
+            _check_widths(page, "vuln-finding", overflow)
+            context.close()
+        finally:
+            browser.close()
+    assert seen.requests and all(r.startswith(url + "/") for r in seen.requests), seen.requests
+    assert not [t for _k, t in seen.console if "Content Security Policy" in t], seen.console
+    assert not [t for k, t in seen.console if k == "error"], seen.console
+    assert not seen.errors, seen.errors
+    assert not overflow, overflow

@@ -49,6 +49,8 @@ class Permission(StrEnum):
     INCIDENTS_MANAGE = "incidents.manage"
     TICKETS_READ = "tickets.read"
     TICKETS_MANAGE = "tickets.manage"
+    VULN_READ = "vuln.read"
+    VULN_MANAGE = "vuln.manage"
     DEVICES_READ = "devices.read"
     DEVICES_MANAGE = "devices.manage"
     TOKENS_READ = "tokens.read"
@@ -77,6 +79,9 @@ DESCRIPTIONS: Final[Mapping[Permission, str]] = {
     P.INCIDENTS_MANAGE: "open incidents, take them through the FLT-1 stages, report to the CSIRT",
     P.TICKETS_READ: "service-desk tickets",
     P.TICKETS_MANAGE: "open, answer and close service-desk tickets",
+    P.VULN_READ: "systems and their inventories, vulnerability findings with their decisions, "
+    "the end-of-life calendar",
+    P.VULN_MANAGE: "triage vulnerability findings (OpenVEX status) and record their fixes",
     P.DEVICES_READ: "the device registry",
     P.DEVICES_MANAGE: "register and revoke devices",
     P.TOKENS_READ: "API tokens: names, scopes, expiry (never a token)",
@@ -120,6 +125,8 @@ ROLES: Final[Mapping[Role, frozenset[Permission]]] = {
             P.INCIDENTS_MANAGE,
             P.TICKETS_READ,
             P.TICKETS_MANAGE,
+            P.VULN_READ,
+            P.VULN_MANAGE,
             P.DEVICES_READ,
             P.DEVICES_MANAGE,
             P.TOKENS_READ,
@@ -140,6 +147,7 @@ ROLES: Final[Mapping[Role, frozenset[Permission]]] = {
             P.ALERTS_READ,
             P.INCIDENTS_READ,
             P.TICKETS_READ,
+            P.VULN_READ,
             P.DEVICES_READ,
             P.TOKENS_READ,
             P.USERS_READ,
@@ -147,7 +155,8 @@ ROLES: Final[Mapping[Role, frozenset[Permission]]] = {
         }
     ),
     # The supervising agency: reports and search, with the proofs of what it finds; it files
-    # and follows service-desk requests (OPS-1).
+    # and follows service-desk requests (OPS-1) and reads the support periods and findings of
+    # its systems (SEC-2, SEC-3), which the operators decide on.
     Role.AGENCY: frozenset(
         {
             P.REPORTS_READ,
@@ -157,6 +166,7 @@ ROLES: Final[Mapping[Role, frozenset[Permission]]] = {
             P.LEDGER_VERIFY,
             P.TICKETS_READ,
             P.TICKETS_MANAGE,
+            P.VULN_READ,
         }
     ),
     # The incident response team: incidents and search, and the dashboard's open alerts.
@@ -195,6 +205,7 @@ SCOPE_PERMISSIONS: Final[Mapping[str, frozenset[Permission]]] = {
             P.ALERTS_READ,
             P.INCIDENTS_READ,
             P.TICKETS_READ,
+            P.VULN_READ,
         }
     ),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from mamori.cli import vuln_db, vuln_decide, vuln_eol, vuln_inventory, vuln_scan
+from mamori.cli import vuln_db, vuln_decide, vuln_eol, vuln_inventory, vuln_report, vuln_scan
 
 app = typer.Typer(
     help="Vulnerabilities and support periods: inventories, the offline advisory database, "
@@ -13,6 +13,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.command("scan")(vuln_scan.scan)
+app.command("report")(vuln_report.report)
 app.registered_commands.extend(vuln_decide.app.registered_commands)
 app.add_typer(vuln_inventory.app, name="inventory")
 app.add_typer(vuln_db.app, name="db")

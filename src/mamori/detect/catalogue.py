@@ -43,6 +43,8 @@ CLAUSE_TITLES: Final[Mapping[str, str]] = {
     "CLD-7": "communications monitored at the internet boundary",
     "DB-1": "administrator privileges managed, inappropriate grants detected",
     "DB-3": "misuse by users who hold access rights: bulk retrieval, unnatural times",
+    "SEC-2": "no component with a known vulnerability; prompt fixes",
+    "CLD-9": "the agency can confirm what was done about each vulnerability",
 }
 """A short title for each clause the catalogue serves (a test checks none is missing)."""
 

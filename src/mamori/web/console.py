@@ -62,6 +62,7 @@ from mamori.web.pages import error_page, landing_page, local_path, render
 from mamori.web.reviewpages import register_review_pages
 from mamori.web.ticketsapi import register_tickets_api
 from mamori.web.ticketspages import register_ticket_pages
+from mamori.web.vulnpages import register_vuln_pages
 
 __all__ = ["register_console"]
 
@@ -136,6 +137,7 @@ def register_console(app: FastAPI, console: Console) -> None:
     register_incident_pages(app, console)
     register_review_pages(app, console)
     register_incidents_api(app, console)
+    register_vuln_pages(app, console)
 
     # --- home: the dashboard, or the landing page for a visitor -----------------------------
 

@@ -79,6 +79,7 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/alerts", N_("Alerts"), "alerts.read"),
     NavItem("/incidents", N_("Incidents"), "incidents.read"),
     NavItem("/tickets", N_("Service desk"), "tickets.read"),
+    NavItem("/vuln", N_("Vulnerabilities"), "vuln.read"),
     NavItem("/search", N_("Search"), "events.search"),
     NavItem("/ledger", N_("Ledger"), "ledger.read"),
     NavItem("/audit", N_("Audit trail"), "audit.read"),
