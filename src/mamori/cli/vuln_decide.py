@@ -14,6 +14,7 @@ import typer
 
 from mamori.cli.common import HomeOption, fail, print_json
 from mamori.errors import MamoriError
+from mamori.fsutil import write_private
 from mamori.vuln.decisions import Justification, Key, Record, State
 from mamori.vuln.errors import VulnError
 
@@ -246,7 +247,7 @@ def vex_cmd(
         sys.stdout.buffer.write(data)
         return
     try:
-        output.write_bytes(data)
+        write_private(output, data, exclusive=False)  # what a system runs and its weaknesses: 0600
     except OSError as e:
         fail(f"cannot write {output}: {e.strerror}")
     _out(f"wrote {len(rows)} statements to {output}")

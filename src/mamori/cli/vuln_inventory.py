@@ -14,6 +14,7 @@ import typer
 
 from mamori.cli.common import HomeOption, fail, print_json
 from mamori.errors import MamoriError
+from mamori.fsutil import write_private
 
 app = typer.Typer(
     help="Inventories: what each system runs (dpkg, Python, npm, SBOMs), per date.",
@@ -175,7 +176,7 @@ def export_cmd(
         sys.stdout.buffer.write(data)
         return
     try:
-        output.write_bytes(data)
+        write_private(output, data, exclusive=False)  # what a system runs and its weaknesses: 0600
     except OSError as e:
         fail(f"cannot write {output}: {e.strerror}")
     _out(f"wrote {output} ({len(inv.components)} components)")

@@ -21,6 +21,7 @@ import typer
 
 from mamori.cli.common import HomeOption, fail
 from mamori.errors import MamoriError
+from mamori.fsutil import write_private
 from mamori.vuln.reports import ReportKind
 
 if TYPE_CHECKING:
@@ -205,7 +206,7 @@ def report(
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
         else:
-            output.write_bytes(data)
+            write_private(output, data, exclusive=False)  # what a system runs and its weaknesses: 0600
             sys.stderr.write(f"mamori: wrote {output} (sha256 {digest})\n")
     except OSError as e:
         fail(f"cannot write {output or 'the report'}: {e.strerror or e}")

@@ -21,6 +21,7 @@ import typer
 
 from mamori.cli.common import HomeOption, fail
 from mamori.errors import MamoriError
+from mamori.fsutil import write_private
 from mamori.vuln.scan import ScanResult, Threshold
 
 if TYPE_CHECKING:
@@ -210,7 +211,7 @@ def scan(
             sys.stdout.write(data.decode())
             sys.stdout.flush()
         else:
-            output.write_bytes(data)
+            write_private(output, data, exclusive=False)  # what a system runs and its weaknesses: 0600
             sys.stderr.write(f"mamori: {scanout.verdict_line(result, fail_on)}\n")
         audit.record(
             h,
