@@ -13,8 +13,8 @@ import orjson
 import typer
 
 from mamori.cli.common import HomeOption, fail, print_json
+from mamori.cli.vuln_common import write_out
 from mamori.errors import MamoriError
-from mamori.fsutil import write_private
 from mamori.vuln.decisions import Justification, Key, Record, State
 from mamori.vuln.errors import VulnError
 
@@ -243,14 +243,9 @@ def vex_cmd(
         else vex.cyclonedx(system, rows, at=now)
     )
     data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
-    if output is None:
-        sys.stdout.buffer.write(data)
-        return
-    try:
-        write_private(output, data, exclusive=False)  # what a system runs and its weaknesses: 0600
-    except OSError as e:
-        fail(f"cannot write {output}: {e.strerror}")
-    _out(f"wrote {len(rows)} statements to {output}")
+    write_out(data, output)
+    if output is not None:
+        _out(f"wrote {len(rows)} statements to {output}")
 
 
 @app.command("deadlines")

@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from mamori.cli.common import HomeOption, fail, print_json
+from mamori.cli.vuln_common import write_out
 from mamori.errors import MamoriError
-from mamori.fsutil import write_private
 
 app = typer.Typer(
     help="Inventories: what each system runs (dpkg, Python, npm, SBOMs), per date.",
@@ -172,14 +172,9 @@ def export_cmd(
             inv.system, inv.components, namespace=uuid.uuid4(), created=inv.taken_at
         )
     data = sbom_out.dumps(doc)
-    if output is None:
-        sys.stdout.buffer.write(data)
-        return
-    try:
-        write_private(output, data, exclusive=False)  # what a system runs and its weaknesses: 0600
-    except OSError as e:
-        fail(f"cannot write {output}: {e.strerror}")
-    _out(f"wrote {output} ({len(inv.components)} components)")
+    write_out(data, output)
+    if output is not None:
+        _out(f"wrote {output} ({len(inv.components)} components)")
 
 
 @app.command("diff")

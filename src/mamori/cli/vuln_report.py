@@ -14,14 +14,13 @@ import enum
 import hashlib
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mamori.cli.common import HomeOption, fail
+from mamori.cli.vuln_common import OutputOption, TodayOption, write_out
 from mamori.errors import MamoriError
-from mamori.fsutil import write_private
 from mamori.vuln.reports import ReportKind
 
 if TYPE_CHECKING:
@@ -139,13 +138,8 @@ def report(
         ),
     ] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.HTML,
-    output: Annotated[
-        Path | None, typer.Option("--output", metavar="FILE", help="Write here, not stdout.")
-    ] = None,
-    today: Annotated[
-        str | None,
-        typer.Option(metavar="DATE", help="Judge as of this day, YYYY-MM-DD (default: today)."),
-    ] = None,
+    output: OutputOption = None,
+    today: TodayOption = None,
     warn_days: Annotated[
         int | None,
         typer.Option(
@@ -201,12 +195,6 @@ def report(
         )
     except MamoriError as e:
         fail(e.diagnostics())
-    try:
-        if output is None:
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-        else:
-            write_private(output, data, exclusive=False)  # what a system runs and its weaknesses: 0600
-            sys.stderr.write(f"mamori: wrote {output} (sha256 {digest})\n")
-    except OSError as e:
-        fail(f"cannot write {output or 'the report'}: {e.strerror or e}")
+    write_out(data, output)
+    if output is not None:
+        sys.stderr.write(f"mamori: wrote {output} (sha256 {digest})\n")

@@ -20,8 +20,8 @@ import orjson
 import typer
 
 from mamori.cli.common import HomeOption, fail
+from mamori.cli.vuln_common import OutputOption, TodayOption, write_out
 from mamori.errors import MamoriError
-from mamori.fsutil import write_private
 from mamori.vuln.scan import ScanResult, Threshold
 
 if TYPE_CHECKING:
@@ -119,9 +119,7 @@ def scan(
         Threshold,
         typer.Option("--fail-on", help="Exit 1 for findings of this severity or worse."),
     ] = Threshold.LOW,
-    output: Annotated[
-        Path | None, typer.Option("--output", metavar="FILE", help="Write here, not stdout.")
-    ] = None,
+    output: OutputOption = None,
     max_db_age_days: Annotated[
         float | None,
         typer.Option(
@@ -138,10 +136,7 @@ def scan(
             help="Warn when support ends within N days (default: [vuln] eol_warn_days, 180).",
         ),
     ] = None,
-    today: Annotated[
-        str | None,
-        typer.Option(metavar="DATE", help="Judge as of this day, YYYY-MM-DD (default: today)."),
-    ] = None,
+    today: TodayOption = None,
 ) -> None:
     """Scan an inventory for known vulnerabilities and support periods.
 
@@ -207,11 +202,8 @@ def scan(
             doc = scanout.to_cyclonedx_vex(result, name, serial=uuid.uuid4(), timestamp=now)
             data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
     try:
-        if output is None:
-            sys.stdout.write(data.decode())
-            sys.stdout.flush()
-        else:
-            write_private(output, data, exclusive=False)  # what a system runs and its weaknesses: 0600
+        write_out(data, output)
+        if output is not None:
             sys.stderr.write(f"mamori: {scanout.verdict_line(result, fail_on)}\n")
         audit.record(
             h,
