@@ -4,7 +4,8 @@ Prints one JSON document:
 
 * ``import``: the real importer on all of ../shared/data/osv-pypi (YAML) and on N generated
   records in an OSV zip, each against a baseline in the same run (reading and parsing the same
-  files without storing); target ≥ 20,000 records/s.
+  files without storing: with the importer's reader, and for YAML also with PyYAML alone, the
+  reader before yaml_rs); target ≥ 20,000 records/s.
 * ``scan``: a 5,000-component inventory (PyPI, npm, Debian binaries with source packages)
   against osv-pypi plus the generated records, with end-of-life data when
   ../shared/data/endoflife is present: the first (cold) run, the median of the runs, and the
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mamori.vuln.components import Component
@@ -127,6 +129,17 @@ def inventory(n: int = 5_000) -> list[Component]:
     return out
 
 
+def _baseline_pyyaml(root: Path) -> float:
+    """Seconds to read and parse every file with PyYAML alone (the reader before yaml_rs)."""
+    from mamori.vuln.importer import _walk
+    from mamori.vuln.osvyaml import OsvLoader
+
+    t = time.perf_counter()
+    for p in _walk(root):
+        yaml.load(p.read_bytes(), Loader=OsvLoader)
+    return time.perf_counter() - t
+
+
 def _rate(records: int, seconds: float) -> int:
     return round(records / seconds) if seconds else 0
 
@@ -138,6 +151,7 @@ def bench_import(work: Path, records: int) -> tuple[dict[str, Any], Path]:
     with Store(db_path) as store:
         if pypi.is_dir():
             count, t_parse = _baseline_dir(pypi)
+            t_pyyaml = _baseline_pyyaml(pypi)
             read, t_import, problems = _import(store, pypi)
             out["osv_pypi_yaml"] = {
                 "records": read,
@@ -146,6 +160,8 @@ def bench_import(work: Path, records: int) -> tuple[dict[str, Any], Path]:
                 "import_records_per_s": _rate(read, t_import),
                 "baseline_parse_only_records_per_s": _rate(count, t_parse),
                 "import_over_baseline": round(t_import / t_parse, 2),
+                "pyyaml_parse_only_records_per_s": _rate(count, t_pyyaml),
+                "import_over_pyyaml_parse": round(t_import / t_pyyaml, 2),
             }
         else:
             out["osv_pypi_yaml"] = f"skipped: {pypi} is absent"

@@ -30,6 +30,7 @@ from typing import Any, Final
 import orjson
 import yaml
 
+from mamori.vuln import osvyaml, zipread
 from mamori.vuln.errors import VulnError
 from mamori.vuln.store import Counts, InvalidRecord, Prepared, Store, format_time, prepare
 
@@ -105,31 +106,6 @@ class ImportResult:
     """The snapshot row's id; None when nothing valid was read (nothing was written)."""
 
 
-# -- YAML: only for .yaml/.yml, with the C parser when PyYAML was built with it.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_STR, _NULL, _BOOL = (f"tag:yaml.org,2002:{t}" for t in ("str", "null", "bool"))
-_NULLS: Final = frozenset({"", "~", "null", "Null", "NULL"})
-_TRUE: Final = frozenset({"true", "yes", "on"})
-_FALSE: Final = frozenset({"false", "no", "off"})
-
-
-class _OsvLoader(_Loader):  # type: ignore[misc]
-    """YAML's safe loader, except that numbers and dates stay text: OSV has no numeric field,
-    and an unquoted version ``1.10`` must not become the float 1.1, nor ``0`` the int 0."""
-
-    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
-        # Replaces the regex table of yaml.resolver.Resolver (a third of the parse time).
-        if kind is yaml.ScalarNode:
-            if implicit[0] and (value in _NULLS):
-                return _NULL
-            if implicit[0] and value.lower() in _TRUE | _FALSE:
-                return _BOOL
-            return _STR
-        if kind is yaml.SequenceNode:
-            return "tag:yaml.org,2002:seq"
-        return "tag:yaml.org,2002:map"
-
-
 _PARSE_ERRORS: Final = (yaml.YAMLError, ValueError, TypeError, RecursionError, OverflowError)
 
 
@@ -138,7 +114,7 @@ def parse_document(data: bytes, name: str) -> Any:
     why not."""
     try:
         if name.lower().endswith((".yaml", ".yml")):
-            return yaml.load(data, Loader=_OsvLoader)  # noqa: S506 (a safe loader)
+            return osvyaml.load(data)
         return orjson.loads(data)
     except _PARSE_ERRORS as e:
         what = "YAML" if name.lower().endswith((".yaml", ".yml")) else "JSON"
@@ -316,6 +292,7 @@ def _load_zip(data: bytes, source: str, loaded: Loaded) -> None:
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         loaded.problems.append(Problem(source, "", f"not a readable zip: {e}"))
         return
+    view = memoryview(data)
     with archive:
         for info in infos:
             if info.is_dir() or not info.filename.lower().endswith(OSV_SUFFIXES):
@@ -326,7 +303,7 @@ def _load_zip(data: bytes, source: str, loaded: Loaded) -> None:
                 )
                 continue
             try:
-                content = archive.read(info)
+                content = zipread.member(view, info) or archive.read(info)
                 doc = parse_document(content, info.filename)
             except InvalidRecord as e:
                 loaded.problems.append(Problem(source, info.filename, e.message))

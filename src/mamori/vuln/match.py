@@ -191,6 +191,33 @@ def _range_verdict(version: str, rng: Range, scheme: Scheme) -> Verdict:
     v = scheme.key(version)
     if v is None:
         return unknown(f"{version!r} is not a valid {scheme.name} version")
+    walk = _walk(rng, scheme)
+    if isinstance(walk, Verdict):
+        return walk
+    events, limits = walk
+    if limits and not any(v < lim for lim in limits):
+        return NOT_AFFECTED
+    vulnerable = False
+    for k, kind in events:
+        if k is None:  # introduced: "0"
+            vulnerable = True
+        elif kind is EventKind.INTRODUCED:
+            vulnerable = vulnerable or v >= k
+        elif kind is EventKind.FIXED:
+            vulnerable = vulnerable and not v >= k
+        elif kind is EventKind.LAST_AFFECTED:
+            vulnerable = vulnerable and not v > k
+    return AFFECTED if vulnerable else NOT_AFFECTED
+
+
+_Walk = tuple[tuple[tuple[Comparable | None, EventKind], ...], tuple[Comparable, ...]]
+
+
+@lru_cache(maxsize=1 << 17)
+def _walk(rng: Range, scheme: Scheme) -> _Walk | Verdict:
+    """A range's events parsed and sorted for evaluation, and its limits (empty when there is
+    none or one is ``*``); UNKNOWN when an event's version is not valid. Cached per range: a
+    scan evaluates the same range for every version of a package installed."""
     # OSV evaluation: events sorted by version ("introduced: 0" first); walking them, an
     # introduced at or below v starts an affected span, a fixed at or below v ends it, a
     # last_affected below v ends it. limit: v must be below some limit.
@@ -210,20 +237,9 @@ def _range_verdict(version: str, rng: Range, scheme: Scheme) -> Verdict:
                 f"{scheme.name} version"
             )
         keyed.append((k, _TIE[event.kind], event.kind))
-    limits = [k for k, _, kind in keyed if kind is EventKind.LIMIT and k is not None]
-    if limits and not unlimited and not any(v < lim for lim in limits):
-        return NOT_AFFECTED
-    vulnerable = False
-    for k, _, kind in sorted(keyed, key=_sort_key):
-        if k is None:  # introduced: "0"
-            vulnerable = True
-        elif kind is EventKind.INTRODUCED:
-            vulnerable = vulnerable or v >= k
-        elif kind is EventKind.FIXED:
-            vulnerable = vulnerable and not v >= k
-        elif kind is EventKind.LAST_AFFECTED:
-            vulnerable = vulnerable and not v > k
-    return AFFECTED if vulnerable else NOT_AFFECTED
+    limits = tuple(k for k, _, kind in keyed if kind is EventKind.LIMIT and k is not None)
+    events = tuple((k, kind) for k, _, kind in sorted(keyed, key=_sort_key))
+    return events, () if unlimited else limits
 
 
 # At equal versions, an introduced is applied before a fixed/last_affected, so "introduced X,

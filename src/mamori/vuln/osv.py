@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from mamori.vuln.errors import VulnError
 
@@ -121,6 +121,15 @@ class Advisory:
         return (self.id, *self.aliases)
 
 
+def _is_map(value: object) -> TypeGuard[Mapping[Any, Any]]:
+    # isinstance against the Mapping ABC is slow; records are almost always plain dicts.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+_EVENT_KINDS = {k.value: k for k in EventKind}
+_RANGE_TYPES = {t.value: t for t in RangeType}
+
+
 class _Malformed(Exception):
     """Internal: carries a reason up to :func:`parse`, which adds where."""
 
@@ -143,7 +152,7 @@ def parse(doc: object, where: str) -> Advisory:
 
 
 def _advisory(doc: object) -> Advisory:
-    if not isinstance(doc, Mapping):
+    if not _is_map(doc):
         raise _Malformed(f"expected an object, got {_kind(doc)}")
     rid = doc.get("id")
     if not isinstance(rid, str) or not rid.strip():
@@ -173,12 +182,12 @@ def _advisory(doc: object) -> Advisory:
 
 
 def _affected(item: object, at: str) -> Affected:
-    if not isinstance(item, Mapping):
+    if not _is_map(item):
         raise _Malformed(f"{at} must be an object, got {_kind(item)}")
     package = item.get("package")
     if package is None:
         package = {}
-    if not isinstance(package, Mapping):
+    if not _is_map(package):
         raise _Malformed(f"{at}.package must be an object, got {_kind(package)}")
     ecosystem = _text(package, "ecosystem", f"{at}.package")
     name = _text(package, "name", f"{at}.package")
@@ -203,15 +212,14 @@ def _affected(item: object, at: str) -> Affected:
 
 
 def _range(item: object, at: str) -> Range:
-    if not isinstance(item, Mapping):
+    if not _is_map(item):
         raise _Malformed(f"{at} must be an object, got {_kind(item)}")
     raw_type = item.get("type")
-    try:
-        rtype = RangeType(str(raw_type))
-    except ValueError:
+    rtype = _RANGE_TYPES.get(str(raw_type))
+    if rtype is None:
         raise _Malformed(
             f"{at}.type is {raw_type!r}; expected one of {', '.join(t.value for t in RangeType)}"
-        ) from None
+        )
     events = tuple(_event(e, f"{at}.events[{i}]") for i, e in enumerate(_list(item, "events", at)))
     if not events:
         raise _Malformed(f"{at} has no events")
@@ -221,17 +229,16 @@ def _range(item: object, at: str) -> Range:
 
 
 def _event(item: object, at: str) -> Event:
-    if not isinstance(item, Mapping) or len(item) != 1:
+    if not _is_map(item) or len(item) != 1:
         raise _Malformed(
             f"{at} must be an object with exactly one of introduced, fixed, last_affected, limit"
         )
     ((key, value),) = item.items()
-    try:
-        kind = EventKind(key)
-    except ValueError:
+    kind = _EVENT_KINDS.get(key) if isinstance(key, str) else None
+    if kind is None:
         raise _Malformed(
             f"{at} has unknown event {key!r}; expected introduced, fixed, last_affected or limit"
-        ) from None
+        )
     if not isinstance(value, str) or not value.strip():
         raise _Malformed(f"{at}.{key} must be a non-empty string, got {_kind(value)}")
     return Event(kind, value)
@@ -241,7 +248,7 @@ def _severities(doc: Mapping[Any, Any], key: str, at: str = "") -> tuple[Severit
     out = []
     path = f"{at}.{key}" if at else key
     for i, item in enumerate(_list(doc, key, path)):
-        if not isinstance(item, Mapping):
+        if not _is_map(item):
             raise _Malformed(f"{path}[{i}] must be an object, got {_kind(item)}")
         out.append(
             SeverityEntry(
@@ -253,7 +260,7 @@ def _severities(doc: Mapping[Any, Any], key: str, at: str = "") -> tuple[Severit
 
 def _severity_text(specific: object) -> str:
     """``severity`` or ``urgency`` from a free-form ``*_specific`` object; "" when absent."""
-    if not isinstance(specific, Mapping):
+    if not _is_map(specific):
         return ""
     for key in ("severity", "urgency"):
         value = specific.get(key)
@@ -263,7 +270,7 @@ def _severity_text(specific: object) -> str:
 
 
 def _ref_url(item: object, at: str) -> str:
-    if not isinstance(item, Mapping):
+    if not _is_map(item):
         raise _Malformed(f"{at} must be an object, got {_kind(item)}")
     return _text(item, "url", at)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, assert_never
 
 from cvss import CVSS2, CVSS3, CVSS4  # type: ignore[import-untyped]
@@ -109,9 +110,11 @@ def label_for_text(text: str) -> Label:
     return _WORDS.get(text.strip().casefold(), Label.UNKNOWN)
 
 
+@lru_cache(maxsize=1 << 14)
 def from_vector(kind: str, vector: str) -> Rating | None:
     """Score a ``CVSS_V2``/``CVSS_V3``/``CVSS_V4`` vector; ``None`` when it is malformed or the
-    type is not a CVSS vector."""
+    type is not a CVSS vector. Cached: the ``cvss`` library takes ~50 µs a vector, and a scan
+    rates the same few thousand vectors for many components."""
     try:
         calc: Any
         if kind == "CVSS_V4":
