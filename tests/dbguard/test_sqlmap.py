@@ -206,7 +206,16 @@ def test_monitor_sees_the_attack(
     assert "hunter2" in run.output, "sqlmap could not dump vuln_users through the proxy"
     mine = [e for e in events if e["mamori"]["dbguard"]["application"] == f"vulnapp-{endpoint}"]
     assert all(e["mamori"]["dbguard"]["decision"]["verdict"] != "block" for e in mine)
-    attacks = [e for e in mine if e["db"]["query"].get("fingerprint") not in benign]
+    # An attack statement: a shape the ordinary requests never had, or any statement of a
+    # stacked message (the application sends one statement at a time). Regression: the first
+    # half of a stacked attack (`… WHERE id = 1; SELECT pg_sleep(5)`) has an ordinary shape
+    # and was counted as benign traffic once sqli.stacked began to be found through the proxy.
+    attacks = [
+        e
+        for e in mine
+        if e["db"]["query"].get("fingerprint") not in benign
+        or e["mamori"]["dbguard"]["statements_in_message"] > 1
+    ]
     assert len(attacks) >= 20, f"only {len(attacks)} attack statements"
     alerted = [e for e in attacks if e["mamori"]["dbguard"]["decision"]["verdict"] == "alert"]
     flagged = [e for e in attacks if any(c.startswith("sqli.") for c in codes(e))]
@@ -238,8 +247,7 @@ def test_monitor_sees_the_attack(
     # the allowlist alerts on every shape it did not learn
     assert len(alerted) == len(attacks)
     # the injection analysis on its own, without the allowlist. Known misses (2026-11-27):
-    # sqlmap's DBMS probes `AND (SELECT QUARTER(NULL)) IS NULL` (13 on /item), the benign-looking
-    # first half of a stacked message (`… LIKE '%pen%'` cut before its ORDER BY), MySQL's
+    # sqlmap's DBMS probes `AND (SELECT QUARTER(NULL)) IS NULL` (13 on /item), MySQL's
     # `ORDER BY name AND MAKE_SET(…)` and `… AND 1=2# x` (`#` is XOR in PostgreSQL)
     assert len(flagged) / len(attacks) >= 0.75
     assert benign_alerts == []
@@ -257,11 +265,22 @@ def test_enforce_stops_the_attack(
         assert ordinary_requests(p.app) == ok, "an ordinary request was refused after the attack"
         events = p.finish()
     mine = [e for e in events if e["mamori"]["dbguard"]["application"] == f"vulnapp-{endpoint}"]
-    attacks = [e for e in mine if e["db"]["query"].get("fingerprint") not in benign]
+    # An attack statement: a shape the ordinary requests never had, or any statement of a
+    # stacked message (the application sends one statement at a time). Regression: the first
+    # half of a stacked attack (`… WHERE id = 1; SELECT pg_sleep(5)`) has an ordinary shape
+    # and was counted as benign traffic once sqli.stacked began to be found through the proxy.
+    attacks = [
+        e
+        for e in mine
+        if e["db"]["query"].get("fingerprint") not in benign
+        or e["mamori"]["dbguard"]["statements_in_message"] > 1
+    ]
+    # refused by the proxy: its own 42501 (a statement stacked behind a refused one is refused
+    # with its message, whatever its own verdict)
     executed = [
         e["db"]["query"]["text"][:160]
         for e in attacks
-        if e["mamori"]["dbguard"]["decision"]["verdict"] != "block"
+        if e["mamori"]["dbguard"].get("sqlstate") != "42501"
     ]
     report(
         {
