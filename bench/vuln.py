@@ -196,7 +196,7 @@ def bench_scan(db_path: Path, runs: int) -> dict[str, Any]:
         for _ in range(runs):
             t = time.perf_counter()
             result = scan(
-                comps, store.advisories_for, database=db, today=dt.date(2026, 6, 1),
+                comps, store, database=db, today=dt.date(2026, 6, 1),
                 eol_catalogue=cat,
             )  # fmt: skip
             times.append(time.perf_counter() - t)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mamori.vuln import osv
+from mamori.vuln import matchform, osv
 from mamori.vuln import scan as scan_mod
 from mamori.vuln.components import Component
 from mamori.vuln.eol import Catalogue, Cycle, Product
@@ -273,13 +273,20 @@ def test_debian_binary_matches_by_source_package_and_release() -> None:
 
 def test_one_lookup_per_package_one_parse_per_record(monkeypatch: pytest.MonkeyPatch) -> None:
     parsed: list[str] = []
-    real = osv.parse
+    decoded: list[str] = []
+    real, real_decode = osv.parse, matchform.decode
 
     def counting(doc: object, where: str) -> Any:
         parsed.append(where)
         return real(doc, where)
 
+    def counting_decode(form: bytes) -> Any:
+        adv = real_decode(form)
+        decoded.append(adv.id)
+        return adv
+
     monkeypatch.setattr(scan_mod, "parse", counting)
+    monkeypatch.setattr(matchform, "decode", counting_decode)
     shared = record("S-1", "foo", [{"introduced": "0"}])
     shared["affected"].append(
         {**shared["affected"][0], "package": {"ecosystem": "PyPI", "name": "bar"}}
@@ -289,8 +296,9 @@ def test_one_lookup_per_package_one_parse_per_record(monkeypatch: pytest.MonkeyP
     comps = [pypi("foo", "1.0"), pypi("Foo", "1.1"), pypi("foo", "2.0"), pypi("bar", "1.0")]
     result = scan(comps, lookup, database=FRESH, today=TODAY)
     assert sorted(lookup.calls) == [("PyPI", "bar"), ("PyPI", "foo")]
-    # the fields matching reads once per record; the rest once more only for records that hit
-    assert Counter(parsed) == {"PYSEC-1": 2, "S-1": 2, "M-1": 1}
+    # the match form once per record; the rest of the record only for records that hit
+    assert Counter(decoded) == {"PYSEC-1": 1, "S-1": 1, "M-1": 1}
+    assert Counter(parsed) == {"PYSEC-1": 1, "S-1": 1}
     assert len(result.findings) == 6  # foo 1.0, 1.1: 2 each; foo 2.0: S-1; bar: S-1
     assert set(result.timings) == {"lookup", "parse", "match", "eol"}
 
@@ -363,3 +371,23 @@ def test_real_pypi_data_werkzeug(tmp_path: Path) -> None:
     assert item.finding.severity.label is Label.HIGH
     assert "2.3.8" in item.finding.fixed and "PYSEC-2023-221" in item.finding.aliases
     assert result.unaudited == () and result.exit_code(Threshold.LOW) == 1
+
+
+def test_the_collector_is_paused_only_while_scanning() -> None:
+    import gc
+
+    seen: list[bool] = []
+
+    def lookup(ecosystem: str, name: str) -> list[dict[str, Any]]:
+        seen.append(gc.isenabled())
+        return [FOO_1]
+
+    assert gc.isenabled()
+    scan([pypi("foo", "1.0")], lookup, database=FRESH, today=TODAY)
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        scan([pypi("foo", "1.0")], lookup, database=FRESH, today=TODAY)
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()

@@ -172,7 +172,7 @@ def scan(
             status = db.status(max_age_days=max_age, now=now)
             result = run_scan(
                 components,
-                db.advisories_for,
+                db,
                 database=Database.from_status(status, max_age),
                 today=day,
                 eol_catalogue=catalogue,

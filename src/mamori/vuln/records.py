@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import orjson
 
+from mamori.vuln import matchform
 from mamori.vuln.errors import VulnError
 
 _PEP503 = re.compile(r"[-_.]+")
@@ -91,6 +92,8 @@ class Prepared:
     aliases: tuple[str, ...]
     data: bytes
     """The record as sorted-key compact JSON."""
+    form: bytes
+    """Its match form (:mod:`mamori.vuln.matchform`): what a scan reads, checked."""
 
 
 def prepare(record: object) -> Prepared:
@@ -133,4 +136,12 @@ def prepare(record: object) -> Prepared:
         data = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError as e:
         raise InvalidRecord(f"the record is not plain JSON: {e}") from e
-    return Prepared(rid, modified, withdrawn, tuple(keys), tuple(dict.fromkeys(aliases)), data)
+    return Prepared(
+        rid,
+        modified,
+        withdrawn,
+        tuple(keys),
+        tuple(dict.fromkeys(aliases)),
+        data,
+        matchform.build(record, rid),
+    )

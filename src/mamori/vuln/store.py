@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -31,6 +31,7 @@ import orjson
 
 from mamori.fsutil import cannot_use, open_private_sqlite
 from mamori.home import Home
+from mamori.vuln import matchform
 from mamori.vuln.errors import VulnError
 
 # Re-exported: the importer, the reports and the tests take these from here.
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS advisory(
     modified TEXT NOT NULL,
     withdrawn TEXT,
     snapshot INTEGER NOT NULL,
-    record BLOB NOT NULL
+    record BLOB NOT NULL,
+    form BLOB
 );
 CREATE TABLE IF NOT EXISTS package(
     ecosystem TEXT NOT NULL,
@@ -152,6 +154,10 @@ def classify(
     return Counts(**n), winners
 
 
+def _has_forms(conn: sqlite3.Connection) -> bool:
+    return any(row[1] == "form" for row in conn.execute("PRAGMA table_info(advisory)"))
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -170,8 +176,29 @@ class Store:
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._conn = open_private_sqlite(path, SCHEMA)
+            self._add_forms()
         except (OSError, sqlite3.Error) as e:
             raise _failed(path, e) from e
+
+    def _add_forms(self) -> None:
+        """A database written before match forms existed (no ``form`` column) gets the column
+        and a form for every stored record, once, in one transaction."""
+        conn = self._conn
+        if _has_forms(conn):
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if not _has_forms(conn):  # another process may have done it meanwhile
+                conn.execute("ALTER TABLE advisory ADD COLUMN form BLOB")
+                rows = conn.execute("SELECT id, record FROM advisory").fetchall()
+                conn.executemany(
+                    "UPDATE advisory SET form = ? WHERE id = ?",
+                    [(matchform.build(orjson.loads(r), i), i) for i, r in rows],
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     @classmethod
     def open(cls, home: Home, *, clock: Callable[[], dt.datetime] = _utcnow) -> Store:
@@ -252,11 +279,13 @@ class Store:
         conn.executemany("DELETE FROM package WHERE id = ?", again)
         conn.executemany("DELETE FROM alias WHERE id = ?", again)
         conn.executemany(
-            "INSERT INTO advisory(id, modified, withdrawn, snapshot, record) VALUES (?,?,?,?,?)"
+            "INSERT INTO advisory(id, modified, withdrawn, snapshot, record, form)"
+            " VALUES (?,?,?,?,?,?)"
             " ON CONFLICT(id) DO UPDATE SET modified = excluded.modified,"
             " withdrawn = excluded.withdrawn, snapshot = excluded.snapshot,"
-            " record = excluded.record WHERE excluded.modified > advisory.modified",
-            [(p.id, p.modified, p.withdrawn, snap, p.data) for p in winners.values()],
+            " record = excluded.record, form = excluded.form"
+            " WHERE excluded.modified > advisory.modified",
+            [(p.id, p.modified, p.withdrawn, snap, p.data, p.form) for p in winners.values()],
         )
         conn.executemany(
             "INSERT OR IGNORE INTO package(ecosystem, name, id) VALUES (?,?,?)",
@@ -284,6 +313,36 @@ class Store:
             (ecosystem, normalise_name(ecosystem, name), include_withdrawn),
         )
         return [orjson.loads(r[0]) for r in rows]
+
+    def match_forms(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[tuple[str, bytes]]]:
+        """For each (ecosystem, name) key, as :meth:`advisories_for` finds records: the (id,
+        match form) of the records that are not withdrawn, by id, in one query. Keys without
+        records are left out."""
+        wanted = orjson.dumps([(eco, normalise_name(eco, name)) for eco, name in keys])
+        rows = self._query(
+            "SELECT k.key, a.id, a.form, CASE WHEN a.form IS NULL THEN a.record END"
+            " FROM json_each(?) k"
+            " JOIN package p ON p.ecosystem = k.value ->> 0 AND p.name = k.value ->> 1"
+            " JOIN advisory a ON a.id = p.id"
+            " WHERE a.withdrawn IS NULL ORDER BY k.key, p.id",
+            (wanted,),
+        )
+        out: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
+        for n, rid, form, record in rows:
+            if form is None:  # not expected: every write and the upgrade store a form
+                form = matchform.build(orjson.loads(record), rid)
+            out.setdefault(keys[n], []).append((rid, form))
+        return out
+
+    def records(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The whole records of these ids (unknown ids are left out)."""
+        rows = self._query(
+            "SELECT id, record FROM advisory WHERE id IN (SELECT value FROM json_each(?))",
+            (orjson.dumps(list(ids)),),
+        )
+        return {i: orjson.loads(r) for i, r in rows}
 
     def get(self, advisory_id: str) -> dict[str, Any] | None:
         """One record by id, withdrawn or not; None when unknown."""
