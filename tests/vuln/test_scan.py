@@ -282,6 +282,7 @@ def test_one_lookup_per_package_one_parse_per_record(monkeypatch: pytest.MonkeyP
 
     def counting_decode(form: bytes) -> Any:
         adv = real_decode(form)
+        assert isinstance(adv, osv.Advisory)
         decoded.append(adv.id)
         return adv
 
