@@ -45,6 +45,15 @@ def import_cmd(
     ],
     home: HomeOption = None,
     as_json: JsonOption = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Worker processes that read a zip or folder while this one writes "
+            "(default: the processors there are, less one, at most 4; 0 reads here).",
+        ),
+    ] = None,
 ) -> None:
     """Import advisories; exit 1 when some records were refused, 2 when nothing was read."""
     from mamori import audit
@@ -62,7 +71,7 @@ def import_cmd(
     with store:
         for path in paths:
             try:
-                result = import_path(store, path)
+                result = import_path(store, path, workers=workers)
             except MamoriError as e:
                 unreadable += 1
                 summaries.append({"source": str(path), "error": e.diagnostics()})

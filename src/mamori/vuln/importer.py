@@ -22,19 +22,23 @@ import io
 import os
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 import yaml
 
-from mamori.vuln import osvyaml, zipread
+from mamori.vuln import osvyaml, parallel, zipread
 from mamori.vuln.errors import VulnError
 from mamori.vuln.store import Counts, InvalidRecord, Prepared, Store, format_time, prepare
 
 OSV_SUFFIXES: Final = (".json", ".yaml", ".yml")
+ZIP_PART: Final = 2_000
+"""Zip members read per part (a worker's unit of work, and a write)."""
+DIR_PART: Final = 250
+"""Files of a folder read per part."""
 MAX_MEMBER_BYTES: Final = 64 * 1024 * 1024
 """A zip member larger than this once inflated is refused (a zip bomb, not an advisory)."""
 TRACKER_URL: Final = "https://security-tracker.debian.org/tracker/"
@@ -79,6 +83,9 @@ class Problem:
         return f"{where}: {self.reason}"
 
 
+T = TypeVar("T")
+
+
 @dataclass(slots=True)
 class Loaded:
     """A source read and checked, not yet stored."""
@@ -105,6 +112,10 @@ class ImportResult:
     snapshot: int | None
     """The snapshot row's id; None when nothing valid was read (nothing was written)."""
 
+
+Part = tuple[list[Prepared], list[Problem], list[tuple[str, str]]]
+"""A part of a source, read: its valid records, its problems, and for a folder the (relative
+path, sha256) of each file read."""
 
 _PARSE_ERRORS: Final = (yaml.YAMLError, ValueError, TypeError, RecursionError, OverflowError)
 
@@ -239,11 +250,15 @@ def _check(items: Iterable[Any], loaded: Loaded, source: str, member: str) -> No
             loaded.problems.append(Problem(source, label, e.message))
 
 
-def _newest(records: list[Prepared]) -> dt.datetime | None:
-    if not records:
+def _newest(modified: str) -> dt.datetime | None:
+    """A stored ``modified`` as a date; None for ""."""
+    if not modified:
         return None
-    newest = max(p.modified for p in records)
-    return dt.datetime.strptime(newest, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    return dt.datetime.strptime(modified, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+
+
+def _newest_of(records: list[Prepared]) -> dt.datetime | None:
+    return _newest(max((p.modified for p in records), default=""))
 
 
 def load_bytes(
@@ -277,7 +292,7 @@ def load_bytes(
             return loaded
         loaded = Loaded(SourceKind.OSV_FILE, digest)
         _check(_osv_items(doc), loaded, source, "")
-    loaded.data_date = data_date or _newest(loaded.records)
+    loaded.data_date = data_date or _newest_of(loaded.records)
     return loaded
 
 
@@ -285,33 +300,61 @@ _ZIP_ERRORS: Final = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedEr
 _ZIP_ERRORS_TOO: Final = (RuntimeError, EOFError, OSError, ValueError)  # RuntimeError: encrypted
 
 
-def _load_zip(data: bytes, source: str, loaded: Loaded) -> None:
+def _zip_members(data: bytes, source: str, loaded: Loaded) -> list[zipfile.ZipInfo] | None:
+    """The OSV members of an archive (too large ones are problems); None when it is not a
+    readable zip (a problem too)."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        infos = archive.infolist()
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         loaded.problems.append(Problem(source, "", f"not a readable zip: {e}"))
-        return
+        return None
+    members = []
+    for info in infos:
+        if info.is_dir() or not info.filename.lower().endswith(OSV_SUFFIXES):
+            continue
+        if info.file_size > MAX_MEMBER_BYTES:
+            loaded.problems.append(
+                Problem(source, info.filename, f"larger than {MAX_MEMBER_BYTES} bytes")
+            )
+            continue
+        members.append(info)
+    return members
+
+
+def _zip_part(fixed: tuple[bytes, str], infos: Sequence[zipfile.ZipInfo]) -> Part:
+    """Read these members of the archive `fixed` = (content, source)."""
+    data, source = fixed
+    part = Loaded(SourceKind.OSV_ZIP, "")
     view = memoryview(data)
-    with archive:
+    archive: zipfile.ZipFile | None = None  # only for members zipread leaves to zipfile
+    try:
         for info in infos:
-            if info.is_dir() or not info.filename.lower().endswith(OSV_SUFFIXES):
-                continue
-            if info.file_size > MAX_MEMBER_BYTES:
-                loaded.problems.append(
-                    Problem(source, info.filename, f"larger than {MAX_MEMBER_BYTES} bytes")
-                )
-                continue
             try:
-                content = zipread.member(view, info) or archive.read(info)
+                content = zipread.member(view, info)
+                if not content:
+                    archive = archive or zipfile.ZipFile(io.BytesIO(data))
+                    content = archive.read(info)
                 doc = parse_document(content, info.filename)
             except InvalidRecord as e:
-                loaded.problems.append(Problem(source, info.filename, e.message))
+                part.problems.append(Problem(source, info.filename, e.message))
                 continue
             except (*_ZIP_ERRORS, *_ZIP_ERRORS_TOO) as e:
-                loaded.problems.append(Problem(source, info.filename, f"unreadable: {e}"))
+                part.problems.append(Problem(source, info.filename, f"unreadable: {e}"))
                 continue
-            _check(_osv_items(doc), loaded, source, info.filename)
+            _check(_osv_items(doc), part, source, info.filename)
+    finally:
+        if archive is not None:
+            archive.close()
+    return part.records, part.problems, []
+
+
+def _load_zip(data: bytes, source: str, loaded: Loaded) -> None:
+    members = _zip_members(data, source, loaded)
+    if members:
+        records, problems, _ = _zip_part((data, source), members)
+        loaded.records += records
+        loaded.problems += problems
 
 
 def _walk(root: Path) -> list[Path]:
@@ -326,28 +369,51 @@ def _walk(root: Path) -> list[Path]:
     return found
 
 
-def load_dir(root: Path, *, source: str, data_date: dt.datetime | None = None) -> Loaded:
-    """Read every OSV file under `root`. Its sha256 is that of the sorted lines
-    ``relative-path NUL sha256-of-file LF``: the same files give the same digest."""
-    loaded = Loaded(SourceKind.OSV_DIR, "")
-    listing = hashlib.sha256()
-    for path in _walk(root):
+def _dir_part(fixed: tuple[Path, str], paths: Sequence[Path]) -> Part:
+    """Read these files of the folder `fixed` = (root, source); the listing has each file's
+    (relative path, sha256)."""
+    root, source = fixed
+    part = Loaded(SourceKind.OSV_DIR, "")
+    listing: list[tuple[str, str]] = []
+    for path in paths:
         rel = path.relative_to(root).as_posix()
         try:
             data = path.read_bytes()
         except OSError as e:
-            loaded.problems.append(Problem(source, rel, f"unreadable: {e.strerror or e}"))
+            part.problems.append(Problem(source, rel, f"unreadable: {e.strerror or e}"))
             continue
-        listing.update(f"{rel}\0{hashlib.sha256(data).hexdigest()}\n".encode())
+        listing.append((rel, hashlib.sha256(data).hexdigest()))
         try:
             doc = parse_document(data, path.name)
         except InvalidRecord as e:
-            loaded.problems.append(Problem(source, rel, e.message))
+            part.problems.append(Problem(source, rel, e.message))
             continue
-        _check(_osv_items(doc), loaded, source, rel)
-    loaded.sha256 = listing.hexdigest()
-    loaded.data_date = data_date or _newest(loaded.records)
+        _check(_osv_items(doc), part, source, rel)
+    return part.records, part.problems, listing
+
+
+def _listing_digest(listing: Iterable[tuple[str, str]]) -> str:
+    digest = hashlib.sha256()
+    for rel, sha in listing:
+        digest.update(f"{rel}\0{sha}\n".encode())
+    return digest.hexdigest()
+
+
+def load_dir(root: Path, *, source: str, data_date: dt.datetime | None = None) -> Loaded:
+    """Read every OSV file under `root`. Its sha256 is that of the sorted lines
+    ``relative-path NUL sha256-of-file LF``: the same files give the same digest."""
+    records, problems, listing = _dir_part((root, source), _walk(root))
+    loaded = Loaded(SourceKind.OSV_DIR, _listing_digest(listing), records, problems)
+    loaded.data_date = data_date or _newest_of(loaded.records)
     return loaded
+
+
+def _unreadable(path: Path, e: OSError) -> VulnError:
+    return VulnError(
+        f"cannot read {path}: {e.strerror or e}",
+        hint="give an OSV all.zip, a folder or file of OSV records, or the Debian "
+        "tracker's JSON (https://security-tracker.debian.org/tracker/data/json)",
+    )
 
 
 def load_path(path: Path, *, data_date: dt.datetime | None = None) -> Loaded:
@@ -359,11 +425,7 @@ def load_path(path: Path, *, data_date: dt.datetime | None = None) -> Loaded:
         data = path.read_bytes()
         mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
     except OSError as e:
-        raise VulnError(
-            f"cannot read {path}: {e.strerror or e}",
-            hint="give an OSV all.zip, a folder or file of OSV records, or the Debian "
-            "tracker's JSON (https://security-tracker.debian.org/tracker/data/json)",
-        ) from e
+        raise _unreadable(path, e) from e
     return load_bytes(data, path.name, source=source, data_date=data_date, downloaded=mtime)
 
 
@@ -372,26 +434,73 @@ def detect_kind(path: Path) -> SourceKind:
     return load_path(path).kind
 
 
-def import_path(store: Store, path: Path, *, data_date: dt.datetime | None = None) -> ImportResult:
-    """Read `path` and store its valid records in one transaction, with a snapshot row."""
-    loaded = load_path(path, data_date=data_date)
-    counts, snapshot = Counts(), None
-    if loaded.records:
-        counts, snapshot = store.write(
-            loaded.records,
-            source=str(path),
-            kind=loaded.kind.value,
-            sha256=loaded.sha256,
-            data_date=loaded.data_date,
-            problems=len(loaded.problems),
-        )
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _parts(
+    path: Path, data_date: dt.datetime | None, workers: int | None
+) -> tuple[Loaded, Iterator[Part]]:
+    """What `path` is (kind, digest, problems found before any record, the data's date when
+    the source states it) and its records, a part at a time; VulnError when it cannot be
+    read at all."""
+    source = str(path)
+    try:
+        if path.is_dir():
+            chunks = _chunks(_walk(path), DIR_PART)
+            head = Loaded(SourceKind.OSV_DIR, "", data_date=data_date)
+            return head, parallel.ordered(_dir_part, (path, source), chunks, workers=workers)
+        data = path.read_bytes()
+        mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    except OSError as e:
+        raise _unreadable(path, e) from e
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        head = Loaded(SourceKind.OSV_ZIP, hashlib.sha256(data).hexdigest(), data_date=data_date)
+        members = _chunks(_zip_members(data, source, head) or [], ZIP_PART)
+        return head, parallel.ordered(_zip_part, (data, source), members, workers=workers)
+    loaded = load_bytes(data, path.name, source=source, data_date=data_date, downloaded=mtime)
+    head = Loaded(loaded.kind, loaded.sha256, data_date=loaded.data_date)
+    return head, iter([(loaded.records, loaded.problems, [])])
+
+
+def import_path(
+    store: Store,
+    path: Path,
+    *,
+    data_date: dt.datetime | None = None,
+    workers: int | None = None,
+) -> ImportResult:
+    """Read `path` and store its valid records in one transaction, with a snapshot row.
+
+    Zips and folders are read in `workers` worker processes (default: the processors there
+    are, less one) while this process writes what they have read (:mod:`parallel`)."""
+    head, parts = _parts(path, data_date, workers)
+    problems = list(head.problems)
+    listing: list[tuple[str, str]] = []
+    read, newest = 0, ""
+    counts, snapshot, date = Counts(), None, head.data_date
+    with parallel.gc_paused(), store.importing(source=str(path), kind=head.kind.value) as batch:
+        for records, part_problems, part_listing in parts:
+            problems += part_problems
+            listing += part_listing
+            if records:
+                batch.add(records)
+                read += len(records)
+                newest = max(newest, max(p.modified for p in records))
+        if head.kind is SourceKind.OSV_DIR:
+            head.sha256 = _listing_digest(listing)
+        date = date or _newest(newest)
+        if read:
+            counts, snapshot = batch.finish(
+                sha256=head.sha256, data_date=date, problems=len(problems)
+            )
     return ImportResult(
         source=str(path),
-        kind=loaded.kind,
-        sha256=loaded.sha256,
-        read=len(loaded.records),
+        kind=head.kind,
+        sha256=head.sha256,
+        read=read,
         counts=counts,
-        problems=tuple(loaded.problems),
-        data_date=loaded.data_date,
+        problems=tuple(problems),
+        data_date=date,
         snapshot=snapshot,
     )

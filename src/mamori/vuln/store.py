@@ -19,10 +19,11 @@ an export states for itself). Re-importing an old file does not make the data fr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -166,6 +167,82 @@ def _failed(path: Path, e: BaseException) -> VulnError:
     return cannot_use(VulnError, f"the vulnerability database {path}", e)
 
 
+class Batch:
+    """An import being written (see :meth:`Store.importing`)."""
+
+    def __init__(self, conn: sqlite3.Connection, source: str, kind: str, now: str) -> None:
+        self._conn = conn
+        self._snapshot: int | None = None
+        self._row = (source, kind, now)
+        self._counts = Counts()
+        self._records = 0
+
+    def _snap(self) -> int:
+        if self._snapshot is None:
+            source, kind, now = self._row
+            cur = self._conn.execute(
+                "INSERT INTO snapshot(source, kind, sha256, records, imported, replaced,"
+                " unchanged, older, problems, imported_at) VALUES (?,?,'',0,0,0,0,0,0,?)",
+                (source, kind, now),
+            )
+            assert cur.lastrowid is not None
+            self._snapshot = cur.lastrowid
+        return self._snapshot
+
+    def add(self, records: Sequence[Prepared]) -> Counts:
+        """Write one part: a new id or a newer ``modified`` than stored (earlier parts
+        included) wins; the same or an older one is only counted."""
+        conn = self._conn
+        snap = self._snap()
+        ids = orjson.dumps(list({p.id: None for p in records}))
+        stored: dict[str, str] = dict(
+            conn.execute(
+                "SELECT id, modified FROM advisory WHERE id IN (SELECT value FROM json_each(?))",
+                (ids,),
+            ).fetchall()
+        )
+        counts, winners = classify(records, stored)
+        again = [(i,) for i in winners if i in stored]
+        conn.executemany("DELETE FROM package WHERE id = ?", again)
+        conn.executemany("DELETE FROM alias WHERE id = ?", again)
+        conn.executemany(
+            "INSERT INTO advisory(id, modified, withdrawn, snapshot, record, form)"
+            " VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT(id) DO UPDATE SET modified = excluded.modified,"
+            " withdrawn = excluded.withdrawn, snapshot = excluded.snapshot,"
+            " record = excluded.record, form = excluded.form"
+            " WHERE excluded.modified > advisory.modified",
+            [(p.id, p.modified, p.withdrawn, snap, p.data, p.form) for p in winners.values()],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO package(ecosystem, name, id) VALUES (?,?,?)",
+            [(eco, name, p.id) for p in winners.values() for eco, name in p.packages],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO alias(alias, id) VALUES (?,?)",
+            [(a, p.id) for p in winners.values() for a in p.aliases],
+        )
+        self._counts = Counts(
+            *(x + y for x, y in zip(astuple(self._counts), astuple(counts), strict=True))
+        )
+        self._records += len(records)
+        return counts
+
+    def finish(
+        self, *, sha256: str, data_date: dt.datetime | None, problems: int
+    ) -> tuple[Counts, int]:
+        """Complete the snapshot row and commit; the counts of every part and its id."""
+        snap = self._snap()
+        date = None if data_date is None else format_time(data_date)
+        self._conn.execute(
+            "UPDATE snapshot SET sha256 = ?, records = ?, imported = ?, replaced = ?,"
+            " unchanged = ?, older = ?, problems = ?, data_date = ? WHERE id = ?",
+            (sha256, self._records, *astuple(self._counts), problems, date, snap),
+        )
+        self._conn.execute("COMMIT")
+        return self._counts, snap
+
+
 class Store:
     """The advisory database of one home. One writer at a time (SQLite WAL); readers any."""
 
@@ -239,64 +316,24 @@ class Store:
     ) -> tuple[Counts, int]:
         """Store `records` and a snapshot row in one transaction; returns the counts and the
         snapshot's id. A newer ``modified`` replaces; an equal or older one is counted only."""
+        with self.importing(source=source, kind=kind) as batch:
+            batch.add(records)
+            return batch.finish(sha256=sha256, data_date=data_date, problems=problems)
+
+    @contextlib.contextmanager
+    def importing(self, *, source: str, kind: str) -> Iterator[Batch]:
+        """One import as one transaction, written a part at a time (:class:`Batch`): nothing
+        is stored unless :meth:`Batch.finish` is called, and nothing when it raises."""
         with self._lock:
+            batch = Batch(self._conn, source, kind, format_time(self._clock()))
             try:
-                return self._write(records, source, kind, sha256, data_date, problems)
+                self._conn.execute("BEGIN IMMEDIATE")
+                yield batch
             except sqlite3.Error as e:
+                raise _failed(self.path, e) from e
+            finally:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
-                raise _failed(self.path, e) from e
-
-    def _write(
-        self,
-        records: Sequence[Prepared],
-        source: str,
-        kind: str,
-        sha256: str,
-        data_date: dt.datetime | None,
-        problems: int,
-    ) -> tuple[Counts, int]:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        ids = orjson.dumps(list({p.id: None for p in records}))
-        stored: dict[str, str] = dict(
-            conn.execute(
-                "SELECT id, modified FROM advisory WHERE id IN (SELECT value FROM json_each(?))",
-                (ids,),
-            ).fetchall()
-        )
-        counts, winners = classify(records, stored)
-        date = None if data_date is None else format_time(data_date)
-        row = (source, kind, sha256, len(records), *astuple(counts), problems)
-        cur = conn.execute(
-            "INSERT INTO snapshot(source, kind, sha256, records, imported, replaced, unchanged,"
-            " older, problems, imported_at, data_date) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (*row, format_time(self._clock()), date),
-        )
-        snap = cur.lastrowid
-        assert snap is not None
-        again = [(i,) for i in winners if i in stored]
-        conn.executemany("DELETE FROM package WHERE id = ?", again)
-        conn.executemany("DELETE FROM alias WHERE id = ?", again)
-        conn.executemany(
-            "INSERT INTO advisory(id, modified, withdrawn, snapshot, record, form)"
-            " VALUES (?,?,?,?,?,?)"
-            " ON CONFLICT(id) DO UPDATE SET modified = excluded.modified,"
-            " withdrawn = excluded.withdrawn, snapshot = excluded.snapshot,"
-            " record = excluded.record, form = excluded.form"
-            " WHERE excluded.modified > advisory.modified",
-            [(p.id, p.modified, p.withdrawn, snap, p.data, p.form) for p in winners.values()],
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO package(ecosystem, name, id) VALUES (?,?,?)",
-            [(eco, name, p.id) for p in winners.values() for eco, name in p.packages],
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO alias(alias, id) VALUES (?,?)",
-            [(a, p.id) for p in winners.values() for a in p.aliases],
-        )
-        conn.execute("COMMIT")
-        return counts, snap
 
     # -- queries
 

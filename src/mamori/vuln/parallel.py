@@ -1,0 +1,101 @@
+"""Run a function over chunks of work in worker processes, results in order (the importer's).
+
+An import is two jobs of about equal size: reading records (inflating, parsing, checking) and
+writing them to SQLite. Python runs one thread of Python code at a time, so
+:func:`ordered` reads in forked worker processes while the caller writes what they have read:
+the two jobs overlap instead of following each other. With one processor, or little work, it
+runs in the caller, in order, as before.
+
+Workers are *forked* (they inherit the loaded modules and the caller's data, nothing is
+pickled on the way in); results come back pickled. Where fork is not available the work runs
+in the caller. The cyclic garbage collector is paused while reading: records are many small
+objects without cycles, and each full collection would walk all of them again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+from mamori.vuln.errors import VulnError
+
+C = TypeVar("C")
+R = TypeVar("R")
+
+_JOB: Any = None
+"""The function and its fixed argument, set in the caller before the workers are forked."""
+
+
+def workers_available() -> int:
+    """Processors this process may use, less one for the caller; at least 0."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(cpus - 1, 4))
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside; the collector is restored as it was."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _call(chunk: Any) -> Any:
+    fn, fixed = _JOB
+    with gc_paused():
+        return fn(fixed, chunk)
+
+
+def ordered(
+    fn: Callable[[Any, C], R],
+    fixed: Any,
+    chunks: Sequence[C],
+    *,
+    workers: int | None = None,
+) -> Iterator[R]:
+    """``fn(fixed, chunk)`` for each chunk, yielded in the chunks' order.
+
+    `workers` worker processes (default :func:`workers_available`); none when it is 0, when
+    there is a single chunk, or when the platform cannot fork. `fn` must be a module-level
+    function; `fixed` is inherited by the workers, not pickled. A worker that dies is a
+    :class:`VulnError`.
+    """
+    n = workers_available() if workers is None else workers
+    if n < 1 or len(chunks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for chunk in chunks:
+            with gc_paused():
+                result = fn(fixed, chunk)
+            yield result
+        return
+    global _JOB
+    _JOB = (fn, fixed)
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+    try:
+        # Submitted up front: the workers read ahead while the caller consumes.
+        futures = [pool.submit(_call, chunk) for chunk in chunks]
+        for future in futures:
+            try:
+                result = future.result()
+            except BrokenProcessPool as e:
+                raise VulnError(
+                    "a worker process reading the advisories stopped unexpectedly",
+                    hint="check the memory available (dmesg shows the OOM killer), then "
+                    "import again; nothing of this import was stored",
+                ) from e
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _JOB = None

@@ -1,0 +1,143 @@
+"""Reading an import in worker processes (parallel.py) while this process writes: the same
+records, problems, counts and digest as reading it here, in the source's order, one
+transaction (nothing stored when a worker dies), and the collector left as it was."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from mamori.vuln import importer, parallel
+from mamori.vuln.errors import VulnError
+from mamori.vuln.importer import ImportResult, import_path
+from mamori.vuln.store import Counts, Store
+from tests.vuln.test_importer import make_zip, osv
+
+
+def _square(fixed: int, chunk: Sequence[int]) -> list[tuple[int, int, bool]]:
+    return [(fixed, x * x, gc.isenabled()) for x in chunk]
+
+
+def _die(fixed: int, chunk: Sequence[int]) -> list[int]:
+    if 7 in chunk:
+        os._exit(3)  # a worker killed mid-import (the OOM killer, say)
+    return list(chunk)
+
+
+def test_ordered_keeps_the_chunks_order_in_workers_and_here() -> None:
+    chunks = [list(range(i, i + 3)) for i in range(0, 30, 3)]
+    here = list(parallel.ordered(_square, 2, chunks, workers=0))
+    there = list(parallel.ordered(_square, 2, chunks, workers=2))
+    assert here == there
+    assert [x for part in here for _, x, _ in part] == [x * x for x in range(30)]
+    assert all(not enabled for part in there for _, _, enabled in part)  # paused in workers
+    assert gc.isenabled()
+
+
+def test_a_worker_that_dies_is_an_error_not_a_short_import() -> None:
+    chunks = [[1, 2], [3, 4], [7, 8], [9]]
+    with pytest.raises(VulnError, match="stopped unexpectedly"):
+        list(parallel.ordered(_die, 0, chunks, workers=1))
+    assert parallel._JOB is None
+
+
+def _zip_source(tmp_path: Path) -> Path:
+    members: dict[str, bytes] = {}
+    for i in range(40):
+        members[f"A-{i:03d}.json"] = orjson.dumps(osv(f"A-{i:03d}", f"pkg{i % 7}"))
+    members["BAD.json"] = b"{not json"
+    # the same id twice, in different parts: the newer wins, the older is counted
+    members["Z-dup-old.json"] = orjson.dumps(osv("A-001", "pkg1", "2025-01-01T00:00:00Z"))
+    members["Z-dup-new.json"] = orjson.dumps(osv("A-002", "pkg2", "2026-06-01T00:00:00Z"))
+    path = tmp_path / "all.zip"
+    path.write_bytes(make_zip(members))
+    return path
+
+
+def _dir_source(tmp_path: Path) -> Path:
+    root = tmp_path / "vulns"
+    for i in range(30):
+        folder = root / f"pkg{i % 4}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"B-{i:03d}.json").write_bytes(orjson.dumps(osv(f"B-{i:03d}", f"pkg{i % 4}")))
+    (root / "pkg0" / "broken.yaml").write_text("id: [unclosed\n")
+    return root
+
+
+def _contents(path: Path) -> list[Any]:
+    with sqlite3.connect(path) as conn:
+        return [
+            conn.execute("SELECT id, modified, record, form FROM advisory ORDER BY id").fetchall(),
+            conn.execute("SELECT * FROM package ORDER BY 1, 2, 3").fetchall(),
+            conn.execute("SELECT * FROM alias ORDER BY 1, 2").fetchall(),
+        ]
+
+
+def _same(a: ImportResult, b: ImportResult) -> None:
+    assert (a.kind, a.sha256, a.read, a.counts, a.problems, a.data_date) == (
+        b.kind,
+        b.sha256,
+        b.read,
+        b.counts,
+        b.problems,
+        b.data_date,
+    )
+
+
+@pytest.mark.parametrize("source", [_zip_source, _dir_source])
+def test_workers_import_exactly_what_reading_here_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: Any
+) -> None:
+    monkeypatch.setattr(importer, "ZIP_PART", 4)
+    monkeypatch.setattr(importer, "DIR_PART", 3)
+    path = source(tmp_path)
+    results = {}
+    for workers in (0, 1, 2):
+        with Store(tmp_path / f"w{workers}.db") as store:
+            results[workers] = import_path(store, path, workers=workers)
+            snap = store.snapshots()[0]
+            assert (snap.records, snap.counts, snap.problems) == (
+                results[workers].read,
+                results[workers].counts,
+                len(results[workers].problems),
+            )
+    _same(results[0], results[1])
+    _same(results[0], results[2])
+    assert len(results[0].problems) == 1
+    assert _contents(tmp_path / "w0.db") == _contents(tmp_path / "w1.db")
+    assert _contents(tmp_path / "w0.db") == _contents(tmp_path / "w2.db")
+    if source is _zip_source:
+        assert results[0].counts == Counts(imported=40, replaced=1, older=1)
+        assert results[0].data_date == dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+
+
+def test_an_import_whose_worker_dies_stores_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "ZIP_PART", 4)
+    real = importer._zip_part
+
+    def dies_on_the_third(fixed: tuple[bytes, str], infos: Sequence[Any]) -> importer.Part:
+        if any(i.filename == "A-010.json" for i in infos):
+            os._exit(9)
+        return real(fixed, infos)
+
+    monkeypatch.setattr(importer, "_zip_part", dies_on_the_third)
+    path = _zip_source(tmp_path)
+    with Store(tmp_path / "x.db") as store:
+        with pytest.raises(VulnError, match="stopped unexpectedly") as raised:
+            import_path(store, path, workers=1)
+        assert "nothing of this import was stored" in (raised.value.hint or "")
+        assert store.count() == 0 and store.snapshots() == []
+        # and the database is usable afterwards
+        monkeypatch.setattr(importer, "_zip_part", real)
+        assert import_path(store, path, workers=1).read == 42
+    assert gc.isenabled()
