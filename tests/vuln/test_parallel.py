@@ -8,6 +8,9 @@ import datetime as dt
 import gc
 import os
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,8 +29,13 @@ def _square(fixed: int, chunk: Sequence[int]) -> list[tuple[int, int, bool]]:
     return [(fixed, x * x, gc.isenabled()) for x in chunk]
 
 
+def _slow(fixed: float, chunk: Sequence[int]) -> list[tuple[int, int]]:
+    time.sleep(fixed)
+    return [(os.getpid(), x) for x in chunk]
+
+
 def _die(fixed: int, chunk: Sequence[int]) -> list[int]:
-    if 7 in chunk:
+    if 7 in chunk and os.getpid() != fixed:
         os._exit(3)  # a worker killed mid-import (the OOM killer, say)
     return list(chunk)
 
@@ -42,10 +50,21 @@ def test_ordered_keeps_the_chunks_order_in_workers_and_here() -> None:
     assert gc.isenabled()
 
 
+def test_the_caller_reads_the_last_chunks_rather_than_wait() -> None:
+    chunks = [[i] for i in range(12)]
+    parts = list(parallel.ordered(_slow, 0.05, chunks, workers=1))
+    assert [x for part in parts for _, x in part] == list(range(12))  # still in order
+    readers = [pid for part in parts for pid, _ in part]
+    assert os.getpid() in readers  # some were stolen by the caller...
+    assert readers[0] != os.getpid()  # ...from the end, never the one it waits for first
+    assert set(readers) - {os.getpid()}
+
+
 def test_a_worker_that_dies_is_an_error_not_a_short_import() -> None:
-    chunks = [[1, 2], [3, 4], [7, 8], [9]]
+    # The first chunk is never the caller's to read (it steals from the end, while waiting).
+    chunks = [[7, 8], [1, 2], [3, 4], [9]]
     with pytest.raises(VulnError, match="stopped unexpectedly"):
-        list(parallel.ordered(_die, 0, chunks, workers=1))
+        list(parallel.ordered(_die, os.getpid(), chunks, workers=1))
     assert parallel._JOB is None
 
 
@@ -125,12 +144,14 @@ def test_an_import_whose_worker_dies_stores_nothing(
     monkeypatch.setattr(importer, "ZIP_PART", 4)
     real = importer._zip_part
 
-    def dies_on_the_third(fixed: tuple[bytes, str], infos: Sequence[Any]) -> importer.Part:
-        if any(i.filename == "A-010.json" for i in infos):
+    parent = os.getpid()
+
+    def dies_on_the_first(fixed: tuple[bytes, str], infos: Sequence[Any]) -> importer.Part:
+        if any(i.filename == "A-000.json" for i in infos) and os.getpid() != parent:
             os._exit(9)
         return real(fixed, infos)
 
-    monkeypatch.setattr(importer, "_zip_part", dies_on_the_third)
+    monkeypatch.setattr(importer, "_zip_part", dies_on_the_first)
     path = _zip_source(tmp_path)
     with Store(tmp_path / "x.db") as store:
         with pytest.raises(VulnError, match="stopped unexpectedly") as raised:
@@ -141,3 +162,53 @@ def test_an_import_whose_worker_dies_stores_nothing(
         monkeypatch.setattr(importer, "_zip_part", real)
         assert import_path(store, path, workers=1).read == 42
     assert gc.isenabled()
+
+
+def test_workers_of_a_caller_killed_outright_exit_too(tmp_path: Path) -> None:
+    # The caller is SIGKILLed mid-import; its worker must not wait on its queue for ever.
+    script = tmp_path / "caller.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from mamori.vuln import parallel\n"
+        "def nap(fixed, chunk):\n"
+        "    time.sleep(fixed)\n"
+        "    return chunk\n"
+        "for part in parallel.ordered(nap, 30.0, [[0], [1], [2]], workers=1):\n"
+        "    pass\n"
+    )
+    caller = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 20
+        workers: list[int] = []
+        while not workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = _children(caller.pid)
+        assert workers, "the caller started no worker"
+    finally:
+        caller.kill()
+        caller.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

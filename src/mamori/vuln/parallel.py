@@ -1,10 +1,11 @@
 """Run a function over chunks of work in worker processes, results in order (the importer's).
 
-An import is two jobs of about equal size: reading records (inflating, parsing, checking) and
-writing them to SQLite. Python runs one thread of Python code at a time, so
-:func:`ordered` reads in forked worker processes while the caller writes what they have read:
-the two jobs overlap instead of following each other. With one processor, or little work, it
-runs in the caller, in order, as before.
+An import is two jobs: reading records (inflating, parsing, checking; about two thirds) and
+writing them to SQLite. Python runs one thread of Python code at a time, so :func:`ordered`
+reads in forked worker processes while the caller writes what they have read: the two jobs
+overlap instead of following each other. When the caller would wait for the next chunk, it
+reads the last chunk no worker has been given itself (work stealing), so neither side idles
+while there is work. With one processor, or little work, it runs in the caller, in order.
 
 Workers are *forked* (they inherit the loaded modules and the caller's data, nothing is
 pickled on the way in); results come back pickled. Where fork is not available the work runs
@@ -18,8 +19,11 @@ import contextlib
 import gc
 import multiprocessing
 import os
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -53,6 +57,18 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _watch_parent(parent: int) -> None:
+    """In a worker: exit when the process that forked it is gone. A caller killed outright
+    (SIGKILL) leaves its workers waiting on their queue for ever otherwise."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mamori-parent-watch", daemon=True).start()
+
+
 def _call(chunk: Any) -> Any:
     fn, fixed = _JOB
     with gc_paused():
@@ -82,11 +98,36 @@ def ordered(
         return
     global _JOB
     _JOB = (fn, fixed)
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(
+        max_workers=n,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_watch_parent,
+        initargs=(os.getpid(),),
+    )
+    pending = deque(range(len(chunks)))  # not given to a worker yet; stolen from the end
+    running: dict[int, Future[Any]] = {}
+    stolen: dict[int, Any] = {}
+
+    def top_up() -> None:
+        # At most four chunks a worker in flight: the workers always have the next one at hand,
+        # and results wait in memory only this many at a time.
+        while pending and len(running) < 4 * n:
+            i = pending.popleft()
+            running[i] = pool.submit(_call, chunks[i])
+
     try:
-        # Submitted up front: the workers read ahead while the caller consumes.
-        futures = [pool.submit(_call, chunk) for chunk in chunks]
-        for future in futures:
+        for i in range(len(chunks)):
+            if i in stolen:
+                yield stolen.pop(i)
+                continue
+            top_up()
+            future = running.pop(i)
+            top_up()
+            # Rather than wait for chunk i, read the last chunk no worker has been given.
+            while pending and not future.done():
+                j = pending.pop()
+                with gc_paused():
+                    stolen[j] = fn(fixed, chunks[j])
             try:
                 result = future.result()
             except BrokenProcessPool as e:
@@ -97,5 +138,8 @@ def ordered(
                 ) from e
             yield result
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        # Nothing is cancelled: Python 3.11's pool, when a worker dies, sets an error on
+        # every future it holds and fails on one already cancelled. At most 4n chunks are
+        # in flight, so waiting for them is short.
+        pool.shutdown(wait=True)
         _JOB = None

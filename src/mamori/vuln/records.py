@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -79,9 +78,9 @@ def _stamp(value: str) -> str:
     return format_time(parse_time(value))
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """One record checked and ready to store."""
+class Prepared(NamedTuple):
+    """One record checked and ready to store. A named tuple, not a dataclass: the importer's
+    workers send these to the writing process, and tuples pickle in half the time."""
 
     id: str
     modified: str
