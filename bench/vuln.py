@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import io
 import json
+import os
 import random
 import statistics
 import sys
@@ -33,6 +34,7 @@ import orjson
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mamori.vuln import parallel
 from mamori.vuln.components import Component
 from mamori.vuln.scan import Database, scan
 from mamori.vuln.store import Store
@@ -178,6 +180,8 @@ def bench_import(work: Path, records: int) -> tuple[dict[str, Any], Path]:
             "import_over_baseline": round(t_import / t_orjson, 2),
         }
     out["target_records_per_s"] = 20_000
+    out["import_workers"] = parallel.workers_available()
+    out["cpus"] = len(os.sched_getaffinity(0))
     return out, db_path
 
 
