@@ -5,7 +5,8 @@ Prints one JSON document:
 * ``import``: the real importer on all of ../shared/data/osv-pypi (YAML) and on N generated
   records in an OSV zip, each against a baseline in the same run (reading and parsing the same
   files without storing: with the importer's reader, and for YAML also with PyYAML alone, the
-  reader before yaml_rs); target ≥ 20,000 records/s.
+  reader before yaml_rs), and again with no worker process (``sequential``); target ≥ 20,000
+  records/s.
 * ``scan``: a 5,000-component inventory (PyPI, npm, Debian binaries with source packages)
   against osv-pypi plus the generated records, with end-of-life data when
   ../shared/data/endoflife is present: the first (cold) run, the median of the runs, and the
@@ -36,6 +37,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mamori.vuln import parallel
 from mamori.vuln.components import Component
+from mamori.vuln.importer import import_path
 from mamori.vuln.scan import Database, scan
 from mamori.vuln.store import Store
 from vuln_import import _baseline_dir, _baseline_zip, _import
@@ -142,6 +144,14 @@ def _baseline_pyyaml(root: Path) -> float:
     return time.perf_counter() - t
 
 
+def _sequential(work: Path, source: Path) -> float:
+    """Seconds to import `source` into a new database with no worker process (--workers 0)."""
+    with Store(work / f"seq-{source.name}.db") as store:
+        t = time.perf_counter()
+        import_path(store, source, workers=0)
+        return time.perf_counter() - t
+
+
 def _rate(records: int, seconds: float) -> int:
     return round(records / seconds) if seconds else 0
 
@@ -164,6 +174,7 @@ def bench_import(work: Path, records: int) -> tuple[dict[str, Any], Path]:
                 "import_over_baseline": round(t_import / t_parse, 2),
                 "pyyaml_parse_only_records_per_s": _rate(count, t_pyyaml),
                 "import_over_pyyaml_parse": round(t_import / t_pyyaml, 2),
+                "sequential_import_records_per_s": _rate(read, _sequential(work, pypi)),
             }
         else:
             out["osv_pypi_yaml"] = f"skipped: {pypi} is absent"
@@ -178,6 +189,7 @@ def bench_import(work: Path, records: int) -> tuple[dict[str, Any], Path]:
             "import_records_per_s": _rate(read, t_import),
             "baseline_orjson_parse_only_records_per_s": _rate(read, t_orjson),
             "import_over_baseline": round(t_import / t_orjson, 2),
+            "sequential_import_records_per_s": _rate(read, _sequential(work, archive)),
         }
     out["target_records_per_s"] = 20_000
     out["import_workers"] = parallel.workers_available()
