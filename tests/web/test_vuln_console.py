@@ -16,7 +16,7 @@ from mamori.access import add_token
 from mamori.access.roles import ROLES, SCOPE_PERMISSIONS, Permission, Role
 from mamori.access.sessions import CSRF_FIELD
 from mamori.home import Home
-from mamori.vuln import decisionstore, eol
+from mamori.vuln import decisionstore, eol, eolplans
 from mamori.vuln.components import Component
 from mamori.vuln.decisions import ObservedFinding, State
 from mamori.vuln.inventory import store as inventories
@@ -330,3 +330,19 @@ def test_the_eol_calendar(seeded: Console, accounts: dict[Role, Account]) -> Non
     assert 'id="not-tracked"' in page and "requests" in page
     one = english(c, "/vuln/eol?system=db1")
     assert "Django 3.2" in one and "Django 5.2" not in one and "Ended" in one
+
+
+def test_the_eol_calendar_shows_each_systems_plan(
+    seeded: Console, accounts: dict[Role, Account]
+) -> None:
+    # SEC-3: the plan recorded with `mamori vuln eol plan` beside the cycle it is for.
+    at = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
+    eolplans.set_plan(seeded.home, eolplans.Subject("db1", "django", "3.2"),
+                      "5.2 へ更新する", due=dt.date(2026, 9, 30), actor="yamada", at=at)  # fmt: skip
+    page = accounts[Role.AUDITOR].client.get("/vuln/eol").text
+    ended = page.split('id="month-2024-04"')[1].split("</section>")[0]
+    assert "<th>対応方針</th>" in page
+    assert "db1: 5.2 へ更新する（期限 2026-09-30）" in ended
+    month = f"{TODAY + dt.timedelta(days=40):%Y-%m}"
+    ending = page.split(f'id="month-{month}"')[1].split("</section>")[0]
+    assert "未記入" in ending and "5.2 へ更新する" not in ending

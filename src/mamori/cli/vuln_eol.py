@@ -4,9 +4,10 @@ See docs/vuln-eol.md."""
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import sys
 from pathlib import Path
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
@@ -15,6 +16,9 @@ from mamori.errors import MamoriError
 from mamori.vuln.components import DEBIAN, NPM, PYPI, UBUNTU, Component
 from mamori.vuln.eolmap import WARN_DAYS, Status, parse_purl
 from mamori.vuln.errors import VulnError
+
+if TYPE_CHECKING:
+    from mamori.vuln.eolplans import Subject
 
 app = typer.Typer(
     help="End of life (SEC-3): each component's support period, from endoflife.date's data.",
@@ -151,3 +155,137 @@ def check_cmd(
             _out(f"  {a.status.value:<16} {a.sentence()}")
     if any(a.status is Status.ENDED for a in results):
         raise typer.Exit(1)
+
+
+def _subject_checked(
+    home_root: Path, system: str, product: str, cycle: str, component: str
+) -> Subject:
+    """The plan's subject; its product and cycle must be in the end-of-life data when there is
+    some (a misspelt product would never match a report row)."""
+    from mamori.vuln import eol
+    from mamori.vuln.eolplans import Subject
+
+    subject = Subject(system, product, cycle, component)
+    subject.check()
+    if not product:
+        return subject
+    try:
+        cat = eol.load(home_root)
+    except MamoriError:
+        sys.stderr.write("mamori: no end-of-life data imported: the product is not checked\n")
+        return subject
+    known = cat.products.get(product)
+    if known is None:
+        close = difflib.get_close_matches(product, list(cat.products), n=3)
+        raise VulnError(
+            f"{product!r} is not an endoflife.date product id",
+            hint=f"did you mean {', '.join(close)}?" if close else "see `mamori vuln eol check`",
+        )
+    if cycle and known.cycle(cycle) is None:
+        cycles = ", ".join(c.cycle for c in known.cycles[:8])
+        raise VulnError(f"{product} has no release cycle {cycle!r}", hint=f"its cycles: {cycles}")
+    return subject
+
+
+@app.command("plan")
+def plan_cmd(
+    system: Annotated[str, typer.Option("--system", metavar="NAME", help="The system.")],
+    actor: Annotated[str, typer.Option("--actor", metavar="NAME", help="Who decides.")],
+    product: Annotated[
+        str, typer.Option("--product", metavar="ID", help="endoflife.date's id: python, debian.")
+    ] = "",
+    cycle: Annotated[
+        str, typer.Option("--cycle", metavar="CYCLE", help="The release cycle: 3.9, 12.")
+    ] = "",
+    component: Annotated[
+        str,
+        typer.Option("--component", metavar="NAME", help="A component no product covers."),
+    ] = "",
+    text: Annotated[
+        str | None,
+        typer.Option("--text", metavar="TEXT", help="The plan: what will be done, how."),
+    ] = None,
+    due: Annotated[
+        str | None, typer.Option("--due", metavar="YYYY-MM-DD", help="Done by this day.")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the plan.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Record the end-of-support plan (対応方針, SEC-3) of a product's cycle, a whole product or
+    one component; the support report shows it. Each change is an audit event."""
+    from mamori.home import open_home
+    from mamori.vuln import eolplans
+
+    if (text is None) == (not clear):
+        fail("give the plan with --text TEXT, or --clear to remove it")
+    if clear and due is not None:
+        fail("--due goes with --text, not with --clear")
+    try:
+        day = dt.date.fromisoformat(due) if due else None
+    except ValueError:
+        fail(f"--due {due!r} is not a date\n  fix: write it as YYYY-MM-DD")
+    now = dt.datetime.now(dt.UTC)
+    try:
+        h = open_home(home)
+        subject = _subject_checked(h.root, system, product, cycle, component)
+        if clear:
+            old = eolplans.clear_plan(h, subject, actor=actor, at=now)
+            _out(f"removed the plan for {subject.label()} in {system}: {old.text}")
+            return
+        assert text is not None
+        plan = eolplans.set_plan(h, subject, text, due=day, actor=actor, at=now)
+    except MamoriError as e:
+        fail(e.diagnostics())
+    _out(f"plan for {subject.label()} in {system}: {plan.cell()}")
+
+
+@app.command("plans")
+def plans_cmd(
+    system: Annotated[str, typer.Option("--system", metavar="NAME", help="The system.")],
+    home: HomeOption = None,
+    show_history: Annotated[
+        bool, typer.Option("--history", help="Every change, oldest first.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the end-of-support plans of a system (or, with --history, every change)."""
+    from mamori.home import open_home
+    from mamori.vuln import eolplans
+
+    try:
+        h = open_home(home)
+        if show_history:
+            changes = eolplans.history(h, system)
+        else:
+            current = eolplans.plans(h, system)
+    except MamoriError as e:
+        fail(e.diagnostics())
+
+    def subject(s: Any) -> dict[str, str]:
+        return {"product": s.product, "cycle": s.cycle, "component": s.component}
+
+    if show_history:
+        if as_json:
+            print_json([
+                {**subject(c.subject), "at": c.at.isoformat(), "action": c.action,
+                 "text": c.text, "due": c.due.isoformat() if c.due else None,
+                 "actor": c.actor, "audit_id": c.audit_id}
+                for c in changes
+            ])  # fmt: skip
+            return
+        for c in changes:
+            due_text = f" (due {c.due})" if c.due else ""
+            _out(f"{c.at.isoformat()}  {c.action:<7} {c.subject.label()}: {c.text}{due_text}"
+                 f"  — {c.actor}")  # fmt: skip
+        return
+    if as_json:
+        print_json([
+            {**subject(p.subject), "text": p.text, "due": p.due.isoformat() if p.due else None,
+             "actor": p.actor, "updated_at": p.updated_at.isoformat()}
+            for p in current
+        ])  # fmt: skip
+        return
+    if not current:
+        _out(f"{system} has no end-of-support plans (mamori vuln eol plan records one)")
+    for p in current:
+        _out(f"{p.subject.label()}: {p.cell()}  — {p.actor}, {p.updated_at.date()}")

@@ -41,7 +41,7 @@ def gather(
     inventory (always: its date and sha256 head every report), the end-of-life catalogue
     (support), the decision store and the advisory database (countermeasures, history).
     VulnError when a part is missing (no inventory, no end-of-life data)."""
-    from mamori.vuln import decisionstore, eol, reports
+    from mamori.vuln import decisionstore, eol, eolplans, reports
     from mamori.vuln.errors import VulnError
     from mamori.vuln.inventory import store as inventories
 
@@ -65,8 +65,12 @@ def gather(
     match kind:
         case ReportKind.SUPPORT:
             cat = eol.load(home.root)
-            m = meta(reports.catalogue_source(cat))
-            return reports.support_report(inventory, cat, meta=m, warn_days=warn_days)
+            plans = eolplans.plans(home, system)
+            latest_plan = max((p.updated_at for p in plans), default=None)
+            planned = reports.Source("対応方針（plans.db）", system, latest_plan, latest_plan,
+                                     note=f"{len(plans)} 件")  # fmt: skip
+            m = meta(reports.catalogue_source(cat), planned)
+            return reports.support_report(inventory, cat, meta=m, warn_days=warn_days, plans=plans)
         case ReportKind.COUNTERMEASURES | ReportKind.HISTORY:
             records = decisionstore.findings(home, system)
             histories = {r.key: decisionstore.history(home, system, r.key) for r in records}

@@ -26,6 +26,7 @@ from mamori.vuln.eol import DateOrFlag
 from mamori.vuln.eolmap import Status
 from mamori.vuln.errors import VulnError
 from mamori.vuln.reports import (
+    PLAN_UNWRITTEN,
     SEVERITY_ORDER,
     Attention,
     CountermeasureReport,
@@ -209,7 +210,8 @@ def _environment() -> jinja2.Environment:
     env.globals.update(GROUP_LABELS=GROUP_LABELS, SEVERITY_LABELS=SEVERITY_LABELS,
                        SEVERITY_ORDER=SEVERITY_ORDER, STATE_LABELS=STATE_LABELS,
                        HISTORY_KIND_LABELS=HISTORY_KIND_LABELS, groups=list(Group),
-                       STATUS_LABELS=STATUS_LABELS, STATUS_ORDER=STATUS_ORDER)  # fmt: skip
+                       STATUS_LABELS=STATUS_LABELS, STATUS_ORDER=STATUS_ORDER,
+                       PLAN_UNWRITTEN=PLAN_UNWRITTEN)  # fmt: skip
     return env
 
 

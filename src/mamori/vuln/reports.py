@@ -27,11 +27,12 @@ from mamori.vuln.components import DEBIAN, UBUNTU
 from mamori.vuln.decisions import HistoryEntry, Key, Record, State, fixed_on_time
 from mamori.vuln.eol import Catalogue, DateOrFlag
 from mamori.vuln.eolmap import Status
+from mamori.vuln.eolplans import Plan, plan_for
 from mamori.vuln.inventory.model import Inventory
 from mamori.vuln.severity import Label
 
 PLAN_UNWRITTEN: Final = "未記入"
-"""The 対応方針 (end-of-support plan) of every row: mamori has no store of plans yet."""
+"""The 対応方針 (end-of-support plan) of a row no plan covers (:mod:`mamori.vuln.eolplans`)."""
 NO_LICENCE: Final = "未確認"
 """What a component that states no licence is listed as."""
 
@@ -111,7 +112,8 @@ class SupportRow:
     days_left: int | None
     note: str = ""
     plan: str = PLAN_UNWRITTEN
-    """対応方針 (the end-of-support plan). No store holds plans yet: always 未記入."""
+    """対応方針: the end-of-support plan recorded for the row's product cycle, product or
+    component (`mamori vuln eol plan`), with its due date; 未記入 when none is."""
 
     @property
     def needs_attention(self) -> bool:
@@ -167,17 +169,26 @@ def _support_note(a: eolmap.Assessment) -> str:
 
 
 def support_report(
-    inventory: Inventory, catalogue: Catalogue, *, meta: Meta, warn_days: int
+    inventory: Inventory,
+    catalogue: Catalogue,
+    *,
+    meta: Meta,
+    warn_days: int,
+    plans: Sequence[Plan] = (),
 ) -> SupportReport:
-    """Every component of `inventory`, with its support period on `meta.today`."""
+    """Every component of `inventory`, with its support period on `meta.today` and the plan
+    recorded for it (:func:`mamori.vuln.eolplans.plan_for`)."""
     rows = []
     for a in eolmap.check(list(inventory.components), catalogue, meta.today, warn_days):
         m, c, cy = a.mapping, a.mapping.component, a.mapping.cycle
+        plan = plan_for(plans, m.product.name if m.product else "", cy.cycle if cy else "",
+                        c.name)  # fmt: skip
         rows.append(
             SupportRow(group_of(m), c.name, c.version, c.ecosystem, c.purl,
                        m.product.title if m.product else "", cy.cycle if cy else "",
                        cy.release_date if cy else None, cy.eoas if cy else None, a.eol,
-                       cy.eoes if cy else None, a.status, a.days_left, _support_note(a))
+                       cy.eoes if cy else None, a.status, a.days_left, _support_note(a),
+                       plan.cell() if plan else PLAN_UNWRITTEN)
         )  # fmt: skip
     order = list(Group)
     rows.sort(key=lambda r: (order.index(r.group), r.product == "", r.product.casefold(),

@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from mamori.errors import MamoriError
 from mamori.home import Home
-from mamori.vuln import decisionstore, eol, eolmap
+from mamori.vuln import decisionstore, eol, eolmap, eolplans
 from mamori.vuln import store as advisories
 from mamori.vuln.components import Component
 from mamori.vuln.decisions import OPEN, SEVERITIES, HistoryEntry, Key, Record
@@ -295,6 +295,8 @@ class EolEntry:
     extended_support: DateOrFlag
     used_by: tuple[tuple[str, str, str], ...]
     """(system, component name, version), sorted."""
+    plans: tuple[tuple[str, str], ...] = ()
+    """(system, its end-of-support plan for this cycle, product or component), sorted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,11 +317,13 @@ def calendar(
 ) -> Calendar:
     """Every system's latest components mapped to a product cycle, grouped by cycle."""
     groups: dict[tuple[str, ...], list[tuple[eolmap.Assessment, str]]] = {}
+    planned: dict[tuple[str, ...], set[tuple[str, str]]] = {}
     problems: list[tuple[str, str]] = []
     counts: Counter[str] = Counter()
     for name in [system] if system else inventories.systems(home):
         try:
             components = list(inventories.load(home, name).components)
+            plans = eolplans.plans(home, name)
         except VulnError as err:
             problems.append((name, err.message))
             continue
@@ -331,7 +335,14 @@ def calendar(
             else:
                 key = (m.product.name, m.cycle.cycle if m.cycle else f"?{m.wanted}")
             groups.setdefault(key, []).append((a, name))
-    entries = [_entry(found) for found in groups.values()]
+            plan = eolplans.plan_for(plans, m.product.name if m.product else "",
+                                     m.cycle.cycle if m.cycle else "", m.component.name)  # fmt: skip
+            if plan is not None:
+                planned.setdefault(key, set()).add((name, plan.cell()))
+    entries = [
+        replace(_entry(found), plans=tuple(sorted(planned.get(key, ()))))
+        for key, found in groups.items()
+    ]
     dated: dict[str, list[EolEntry]] = {}
     for e in sorted(entries, key=lambda e: (_sort_date(e.eol), e.product, e.cycle)):
         if isinstance(e.eol, dt.date):
