@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -118,3 +118,44 @@ def failure_reason(e: BaseException) -> str:
     file itself: an OSError's strerror (without its errno and path), anything else as it
     prints."""
     return e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+
+
+@contextlib.contextmanager
+def private_sqlite_session(
+    path: Path, schema: str, error: type[_Error], what: str
+) -> Iterator[sqlite3.Connection]:
+    """A connection to the database at `path` (its folder created 0700, the file as
+    :func:`open_private_sqlite` makes it), closed at the end; any sqlite3 error, opening or
+    inside, is `error` naming `what` (:func:`cannot_use`)."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        conn = open_private_sqlite(path, schema)
+    except (OSError, sqlite3.Error) as e:
+        raise cannot_use(error, f"{what} {path}", e) from e
+    try:
+        yield conn
+    except sqlite3.Error as e:
+        raise cannot_use(error, f"{what} {path}", e) from e
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def recorded_transaction(
+    conn: sqlite3.Connection, unstored: Callable[[sqlite3.Error], _Error]
+) -> Iterator[None]:
+    """BEGIN IMMEDIATE … COMMIT around a change that records an audit event inside it:
+    anything raised rolls the change back; a COMMIT that fails raises ``unstored(error)`` (the
+    event is then recorded for a change that was not stored, and the message must say so)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.Error as e:
+        if conn.in_transaction:  # a COMMIT refused (a deferred constraint) leaves it open
+            conn.execute("ROLLBACK")
+        raise unstored(e) from e

@@ -16,13 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from mamori import audit
 from mamori.errors import MamoriError
-from mamori.fsutil import cannot_use, open_private_sqlite
+from mamori.fsutil import private_sqlite_session, recorded_transaction
 from mamori.home import Home
 from mamori.vuln.decisions import (
     Fix,
@@ -361,33 +361,17 @@ def _settings(home: Home, cfg: VulnConfig | None) -> tuple[VulnConfig, dt.tzinfo
 
 @contextmanager
 def _connect(home: Home) -> Iterator[sqlite3.Connection]:
-    path = home.root / "vuln" / DB_NAME
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        conn = open_private_sqlite(path, SCHEMA)
-    except (OSError, sqlite3.Error) as e:
-        raise cannot_use(VulnError, f"the decisions database {path}", e) from e
-    try:
-        yield conn
-    except sqlite3.Error as e:
-        raise cannot_use(VulnError, f"the decisions database {path}", e) from e
-    finally:
-        conn.close()
+    with private_sqlite_session(
+        home.root / "vuln" / DB_NAME, SCHEMA, VulnError, "the decisions database"
+    ) as c:
+        yield c
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE … COMMIT; anything raised rolls the whole change back."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    try:
-        conn.execute("COMMIT")
-    except sqlite3.Error as e:
-        raise VulnError(
+def _transaction(conn: sqlite3.Connection) -> AbstractContextManager[None]:
+    def unstored(e: sqlite3.Error) -> VulnError:
+        return VulnError(
             f"a decision was recorded in the audit trail but not stored: {e}",
             hint="run the command again: the ledger will show the event twice",
-        ) from e
+        )
+
+    return recorded_transaction(conn, unstored)

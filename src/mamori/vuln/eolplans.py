@@ -17,13 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Final
 
 from mamori import audit
 from mamori.errors import MamoriError
-from mamori.fsutil import cannot_use, open_private_sqlite
+from mamori.fsutil import private_sqlite_session, recorded_transaction
 from mamori.home import Home
 from mamori.vuln.decisions import check_name
 from mamori.vuln.errors import VulnError
@@ -258,32 +258,17 @@ def _change(
 
 @contextmanager
 def _connect(home: Home) -> Iterator[sqlite3.Connection]:
-    path = home.root / "vuln" / DB_NAME
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        conn = open_private_sqlite(path, SCHEMA)
-    except (OSError, sqlite3.Error) as e:
-        raise cannot_use(VulnError, f"the plans database {path}", e) from e
-    try:
-        yield conn
-    except sqlite3.Error as e:
-        raise cannot_use(VulnError, f"the plans database {path}", e) from e
-    finally:
-        conn.close()
+    with private_sqlite_session(
+        home.root / "vuln" / DB_NAME, SCHEMA, VulnError, "the plans database"
+    ) as c:
+        yield c
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    try:
-        conn.execute("COMMIT")
-    except sqlite3.Error as e:
-        raise VulnError(
+def _transaction(conn: sqlite3.Connection) -> AbstractContextManager[None]:
+    def unstored(e: sqlite3.Error) -> VulnError:
+        return VulnError(
             f"a plan was recorded in the audit trail but not stored: {e}",
             hint="run the command again: the ledger will show the event twice",
-        ) from e
+        )
+
+    return recorded_transaction(conn, unstored)

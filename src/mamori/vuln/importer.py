@@ -30,6 +30,7 @@ from typing import Any, Final, TypeVar
 import orjson
 import yaml
 
+from mamori.gcpause import gc_paused
 from mamori.vuln import osvyaml, parallel, zipread
 from mamori.vuln.errors import VulnError
 from mamori.vuln.store import Counts, InvalidRecord, Prepared, Store, format_time, prepare
@@ -479,7 +480,7 @@ def import_path(
     listing: list[tuple[str, str]] = []
     read, newest = 0, ""
     counts, snapshot, date = Counts(), None, head.data_date
-    with parallel.gc_paused(), store.importing(source=str(path), kind=head.kind.value) as batch:
+    with gc_paused(), store.importing(source=str(path), kind=head.kind.value) as batch:
         for records, part_problems, part_listing in parts:
             problems += part_problems
             listing += part_listing

@@ -9,14 +9,11 @@ while there is work. With one processor, or little work, it runs in the caller, 
 
 Workers are *forked* (they inherit the loaded modules and the caller's data, nothing is
 pickled on the way in); results come back pickled. Where fork is not available the work runs
-in the caller. The cyclic garbage collector is paused while reading: records are many small
-objects without cycles, and each full collection would walk all of them again.
+in the caller. The cyclic garbage collector is paused while reading (:mod:`mamori.gcpause`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import multiprocessing
 import os
 import threading
@@ -27,6 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from mamori.gcpause import gc_paused
 from mamori.vuln.errors import VulnError
 
 C = TypeVar("C")
@@ -43,18 +41,6 @@ def workers_available() -> int:
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
     return max(0, min(cpus - 1, 4))
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside; the collector is restored as it was."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _watch_parent(parent: int) -> None:
