@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,6 +59,25 @@ def test_the_caller_reads_the_last_chunks_rather_than_wait() -> None:
     assert os.getpid() in readers  # some were stolen by the caller...
     assert readers[0] != os.getpid()  # ...from the end, never the one it waits for first
     assert set(readers) - {os.getpid()}
+
+
+def test_two_threads_at_once_each_get_their_own_results() -> None:
+    # The forked job is a module global: a second run while one is forking reads in its own
+    # thread instead of taking the other's job.
+    results: dict[int, list[list[tuple[int, int]]]] = {}
+
+    def run(base: int) -> None:
+        chunks = [[base + i] for i in range(6)]
+        results[base] = list(parallel.ordered(_slow, 0.03, chunks, workers=1))
+
+    threads = [threading.Thread(target=run, args=(b,)) for b in (0, 100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for base in (0, 100):
+        assert [x for part in results[base] for _, x in part] == [base + i for i in range(6)]
+    assert not parallel._BUSY.locked() and parallel._JOB is None
 
 
 def test_a_worker_that_dies_is_an_error_not_a_short_import() -> None:

@@ -8,7 +8,9 @@ reads the last chunk no worker has been given itself (work stealing), so neither
 while there is work. With one processor, or little work, it runs in the caller, in order.
 
 Workers are *forked* (they inherit the loaded modules and the caller's data, nothing is
-pickled on the way in); results come back pickled. Where fork is not available the work runs
+pickled on the way in); results come back pickled. They never touch what else they inherit
+(the caller's open SQLite connection above all: SQLite forbids using a connection across
+fork), and end with ``os._exit`` as multiprocessing's workers do, which closes nothing. Where fork is not available the work runs
 in the caller. The cyclic garbage collector is paused while reading (:mod:`mamori.gcpause`).
 """
 
@@ -32,6 +34,7 @@ R = TypeVar("R")
 
 _JOB: Any = None
 """The function and its fixed argument, set in the caller before the workers are forked."""
+_BUSY = threading.Lock()
 
 
 def workers_available() -> int:
@@ -76,12 +79,22 @@ def ordered(
     :class:`VulnError`.
     """
     n = workers_available() if workers is None else workers
-    if n < 1 or len(chunks) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    forking = n >= 1 and len(chunks) >= 2 and "fork" in multiprocessing.get_all_start_methods()
+    # One forked run at a time per process (the job is a module global); another thread's run
+    # meanwhile reads in its caller.
+    if not forking or not _BUSY.acquire(blocking=False):
         for chunk in chunks:
             with gc_paused():
                 result = fn(fixed, chunk)
             yield result
         return
+    try:
+        yield from _forked(fn, fixed, chunks, n)
+    finally:
+        _BUSY.release()
+
+
+def _forked(fn: Callable[[Any, C], R], fixed: Any, chunks: Sequence[C], n: int) -> Iterator[R]:
     global _JOB
     _JOB = (fn, fixed)
     pool = ProcessPoolExecutor(
