@@ -301,15 +301,19 @@ _ZIP_ERRORS: Final = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedEr
 _ZIP_ERRORS_TOO: Final = (RuntimeError, EOFError, OSError, ValueError)  # RuntimeError: encrypted
 
 
-def _zip_members(data: bytes, source: str, loaded: Loaded) -> list[zipfile.ZipInfo] | None:
+def _zip_members(data: bytes, source: str, loaded: Loaded) -> list[zipread.MemberEntry] | None:
     """The OSV members of an archive (too large ones are problems); None when it is not a
-    readable zip (a problem too)."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        loaded.problems.append(Problem(source, "", f"not a readable zip: {e}"))
-        return None
+    readable zip (a problem too). The directory is read by :func:`zipread.directory` when the
+    archive is plain, else by ``ZipFile``."""
+    infos: Sequence[zipread.MemberEntry] | None = zipread.directory(data)
+    if infos is None:
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                infos = archive.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+            # NotImplementedError: a "version needed to extract" newer than zipfile reads.
+            loaded.problems.append(Problem(source, "", f"not a readable zip: {e}"))
+            return None
     members = []
     for info in infos:
         if info.is_dir() or not info.filename.lower().endswith(OSV_SUFFIXES):
@@ -323,7 +327,7 @@ def _zip_members(data: bytes, source: str, loaded: Loaded) -> list[zipfile.ZipIn
     return members
 
 
-def _zip_part(fixed: tuple[bytes, str], infos: Sequence[zipfile.ZipInfo]) -> Part:
+def _zip_part(fixed: tuple[bytes, str], infos: Sequence[zipread.MemberEntry]) -> Part:
     """Read these members of the archive `fixed` = (content, source)."""
     data, source = fixed
     part = Loaded(SourceKind.OSV_ZIP, "")
@@ -335,7 +339,11 @@ def _zip_part(fixed: tuple[bytes, str], infos: Sequence[zipfile.ZipInfo]) -> Par
                 content = zipread.member(view, info)
                 if not content:
                     archive = archive or zipfile.ZipFile(io.BytesIO(data))
-                    content = archive.read(info)
+                    if isinstance(info, zipread.Entry):  # the same member, as ZipFile reads it
+                        content = archive.read(archive.infolist()[info.index])
+                    else:
+                        assert isinstance(info, zipfile.ZipInfo)
+                        content = archive.read(info)
                 doc = parse_document(content, info.filename)
             except InvalidRecord as e:
                 part.problems.append(Problem(source, info.filename, e.message))

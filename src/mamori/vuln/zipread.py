@@ -7,6 +7,13 @@ besides inflating it; :func:`member` inflates the member straight from the archi
 agreeing with the central directory, the inflated size and CRC-32 as the directory says — and
 returns None for anything else, so that the caller falls back to ``ZipFile.read``, which
 decides and reports exactly as before.
+
+:func:`directory` reads the central directory the same way: ``ZipFile`` builds a ``ZipInfo``
+per member (~5 µs; 0.5 s for 100,000 members, before any member can be read), where a plain
+archive needs only a few fields. It reads only the plain case too — one disk, no ZIP64, nothing
+before the archive, every entry well formed and its name decodable as ``ZipFile`` decodes it —
+and returns None for anything else, so that ``ZipFile`` decides. Each :class:`Entry` keeps its
+position in the directory: the caller can always turn to ``ZipFile.infolist()[entry.index]``.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from __future__ import annotations
 import struct
 import zipfile
 import zlib
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, Protocol
 
 _LOCAL: Final = struct.Struct("<4s2xHH8xII2H")
 """Local file header (APPNOTE.TXT §4.3.7): signature, flags, method, (time, date, CRC) skipped,
@@ -24,7 +32,153 @@ _ENCRYPTED: Final = 0x1
 _UTF8: Final = 0x800
 
 
-def member(data: bytes | memoryview, info: zipfile.ZipInfo) -> bytes | None:
+class MemberInfo(Protocol):
+    """What :func:`member` reads of an entry: a ``zipfile.ZipInfo`` or an :class:`Entry`."""
+
+    @property
+    def flag_bits(self) -> int: ...
+    @property
+    def compress_type(self) -> int: ...
+    @property
+    def header_offset(self) -> int: ...
+    @property
+    def orig_filename(self) -> str: ...
+    @property
+    def compress_size(self) -> int: ...
+    @property
+    def file_size(self) -> int: ...
+    @property
+    def CRC(self) -> int: ...  # zipfile's name
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One member, as the central directory states it (the fields of ``ZipInfo`` read here)."""
+
+    index: int
+    """Its position in the directory (and in ``ZipFile.infolist()``)."""
+    filename: str
+    flag_bits: int
+    compress_type: int
+    CRC: int  # zipfile's name
+    compress_size: int
+    file_size: int
+    header_offset: int
+
+    @property
+    def orig_filename(self) -> str:
+        return self.filename
+
+    def is_dir(self) -> bool:
+        return self.filename.endswith("/")
+
+
+class MemberEntry(MemberInfo, Protocol):
+    """A member as the importer lists it: a ``ZipInfo`` or an :class:`Entry`."""
+
+    @property
+    def filename(self) -> str: ...
+    def is_dir(self) -> bool: ...
+
+
+_END: Final = struct.Struct("<4s4H2LH")
+"""End of central directory record (APPNOTE.TXT §4.3.16): signature, this disk, the disk the
+directory starts on, entries on this disk, entries, directory size, directory offset, comment
+length."""
+_END_SIGNATURE: Final = b"PK\x05\x06"
+_END64_LOCATOR: Final = b"PK\x06\x07"
+_CENTRAL: Final = struct.Struct("<4s2x3H4x3L5H4xL")
+"""Central directory header (§4.3.12): signature, (version made by) skipped, version needed,
+flags, method, (time, date) skipped, CRC, compressed and uncompressed sizes, name, extra and
+comment lengths, disk, internal attributes, (external attributes) skipped, local header
+offset."""
+_MAX_VERSION: Final = 63
+"""The newest "version needed to extract" ZipFile reads (it refuses a newer one)."""
+_ZIP64_EXTRA: Final = 0x0001
+_CENTRAL_SIGNATURE: Final = b"PK\x01\x02"
+_MAX16: Final = 0xFFFF
+_MAX32: Final = 0xFFFFFFFF
+
+
+def _end_record(data: bytes | memoryview) -> tuple[int, tuple[int, ...]] | None:
+    """(where, fields) of the end record, found as ``ZipFile`` finds it; None when absent."""
+    size = len(data)
+    if size < _END.size:
+        return None
+    at = size - _END.size
+    if bytes(data[at : at + 4]) == _END_SIGNATURE and bytes(data[at + 20 : at + 22]) == b"\0\0":
+        return at, _END.unpack_from(data, at)
+    # An archive comment: the last signature within the largest comment's reach, whose comment
+    # length runs exactly to the end (zipfile: _EndRecData).
+    start = max(size - (1 << 16) - _END.size, 0)
+    at = bytes(data[start:]).rfind(_END_SIGNATURE)
+    if at < 0:
+        return None
+    at += start
+    if at + _END.size > size:
+        return None
+    fields = _END.unpack_from(data, at)
+    if at + _END.size + fields[-1] != size:
+        return None
+    return at, fields
+
+
+def _plain_extra(data: bytes | memoryview, at: int, size: int) -> bool:
+    """Whether the extra field is blocks that fit, none of them ZIP64 (ZipFile refuses the
+    archive for a block that does not fit, and reads sizes from a ZIP64 one)."""
+    end = at + size
+    while end - at >= 4:
+        kind, length = struct.unpack_from("<HH", data, at)
+        if kind == _ZIP64_EXTRA or at + 4 + length > end:
+            return False
+        at += 4 + length
+    return True
+
+
+def directory(data: bytes | memoryview) -> list[Entry] | None:
+    """Every member of the archive `data`, in directory order, or None when it is not the
+    plain case (see the module) and ``ZipFile`` must decide."""
+    found = _end_record(data)
+    if found is None:
+        return None
+    at, (_, disk, cd_disk, here, total, cd_size, cd_offset, _) = found
+    if disk or cd_disk or here != total or _MAX16 in (here, total):
+        return None  # several disks, or ZIP64
+    if _MAX32 in (cd_size, cd_offset) or cd_offset + cd_size != at:
+        return None  # ZIP64, or data before the archive (ZipFile then shifts every offset)
+    if at >= 20 and bytes(data[at - 20 : at - 16]) == _END64_LOCATOR:
+        return None
+    entries: list[Entry] = []
+    pos, stop = cd_offset, cd_offset + cd_size
+    unpack, head = _CENTRAL.unpack_from, _CENTRAL.size
+    while pos < stop:
+        if pos + head > stop:
+            return None
+        sig, version, flags, method, crc, csize, usize, nlen, xlen, clen, disk, _, offset = unpack(
+            data, pos
+        )
+        if sig != _CENTRAL_SIGNATURE or disk or version > _MAX_VERSION:
+            return None
+        if _MAX32 in (csize, usize, offset):
+            return None  # ZIP64: the sizes are in the extra field
+        name_at = pos + head
+        pos = name_at + nlen + xlen + clen
+        if pos > stop or not _plain_extra(data, name_at + nlen, xlen):
+            return None
+        raw = bytes(data[name_at : name_at + nlen])
+        try:
+            name = raw.decode("utf-8" if flags & _UTF8 else "cp437")
+        except UnicodeDecodeError:
+            return None
+        if "\0" in name:
+            return None  # ZipFile cuts the name at the NUL: leave it that
+        entries.append(Entry(len(entries), name, flags, method, crc, csize, usize, offset))
+    if pos != stop or len(entries) != total:
+        return None
+    return entries
+
+
+def member(data: bytes | memoryview, info: MemberInfo) -> bytes | None:
     """The inflated content of `info` from the whole archive `data`, or None when it is not the
     plain case (see the module) and ``ZipFile.read`` must decide."""
     if info.flag_bits & _ENCRYPTED or info.compress_type not in (
