@@ -89,7 +89,7 @@ def _agrees(data: bytes) -> list[zipread.Entry] | None:
         expected = _as_zipfile_reads(data)
         assert expected is not None, "read an archive ZipFile refuses"
         assert [tuple(getattr(e, f) for f in _FIELDS) for e in fast] == expected
-        assert [e.index for e in fast] == list(range(len(fast)))
+        assert [e.position for e in fast] == list(range(len(fast)))
     return fast
 
 
@@ -193,3 +193,16 @@ def test_a_member_zipread_cannot_read_is_read_by_zipfile_at_the_same_position(
     with Store(tmp_path / "b.db") as store:
         result = import_path(store, path, workers=0)
         assert result.read == 2 and store.get("A-1") is not None and store.get("A-2") is not None
+
+
+def test_over_65535_members_the_zip64_end_records_are_read() -> None:
+    # The npm export has more members than a plain end record counts: ZIP64 end records.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(66_000):
+            zf.writestr(f"{i}.json", b"{}")
+    data = buf.getvalue()
+    assert b"PK\x06\x06" in data[-200:]  # it does have them
+    fast = _agrees(data)
+    assert fast is not None and len(fast) == 66_000
+    assert _agrees(data[:-98] + data[-98:].replace(b"PK\x06\x06", b"PK\x06\x05")) is None

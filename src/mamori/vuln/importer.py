@@ -340,7 +340,7 @@ def _zip_part(fixed: tuple[bytes, str], infos: Sequence[zipread.MemberEntry]) ->
                 if not content:
                     archive = archive or zipfile.ZipFile(io.BytesIO(data))
                     if isinstance(info, zipread.Entry):  # the same member, as ZipFile reads it
-                        content = archive.read(archive.infolist()[info.index])
+                        content = archive.read(archive.infolist()[info.position])
                     else:
                         assert isinstance(info, zipfile.ZipInfo)
                         content = archive.read(info)
