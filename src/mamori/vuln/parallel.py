@@ -7,8 +7,9 @@ overlap instead of following each other. When the caller would wait for the next
 reads the last chunk no worker has been given itself (work stealing), so neither side idles
 while there is work. With one processor, or little work, it runs in the caller, in order.
 
-Workers are *forked* (they inherit the loaded modules and the caller's data, nothing is
-pickled on the way in); results come back pickled. They never touch what else they inherit
+Workers are *forked*: they inherit the loaded modules and the caller's data (the archive's
+bytes), and only each chunk (a list of zip members or paths) is pickled on the way in; results
+come back pickled. They never touch what else they inherit
 (the caller's open SQLite connection above all: SQLite forbids using a connection across
 fork), and end with ``os._exit`` as multiprocessing's workers do, which closes nothing. Where fork is not available the work runs
 in the caller. The cyclic garbage collector is paused while reading (:mod:`mamori.gcpause`).
