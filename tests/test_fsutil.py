@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mamori.errors import MamoriError
-from mamori.fsutil import private_sqlite_session, recorded_transaction
+from mamori.fsutil import immediate_transaction, private_sqlite_session
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS parent(id INTEGER PRIMARY KEY);
@@ -50,16 +50,25 @@ def test_a_failing_body_rolls_back_and_a_failing_commit_says_so(tmp_path: Path) 
 
     with private_sqlite_session(tmp_path / "t.db", SCHEMA, StoreError, "db") as conn:
         conn.execute("PRAGMA foreign_keys = ON")
-        with pytest.raises(RuntimeError), recorded_transaction(conn, unstored):
+        with pytest.raises(RuntimeError), immediate_transaction(conn, unstored):
             conn.execute("INSERT INTO parent VALUES (1)")
             raise RuntimeError("the audit event could not be recorded")
         assert conn.execute("SELECT count(*) FROM parent").fetchone() == (0,)
         # A deferred foreign key is checked at COMMIT: the commit itself fails.
         failed = pytest.raises(StoreError, match="recorded but not stored: FOREIGN KEY")
-        with failed, recorded_transaction(conn, unstored):
+        with failed, immediate_transaction(conn, unstored):
             conn.execute("INSERT INTO child VALUES (1, 42)")
         assert not conn.in_transaction  # rolled back, not left open
         assert conn.execute("SELECT count(*) FROM child").fetchone() == (0,)
-        with recorded_transaction(conn, unstored):
+        with immediate_transaction(conn, unstored):
             conn.execute("INSERT INTO parent VALUES (2)")
         assert conn.execute("SELECT id FROM parent").fetchall() == [(2,)]
+
+
+def test_without_unstored_a_refused_commit_raises_the_sqlite_error(tmp_path: Path) -> None:
+    with private_sqlite_session(tmp_path / "t.db", SCHEMA, StoreError, "db") as conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        failed = pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY")
+        with failed, immediate_transaction(conn):
+            conn.execute("INSERT INTO child VALUES (1, 42)")
+        assert not conn.in_transaction

@@ -141,12 +141,13 @@ def private_sqlite_session(
 
 
 @contextlib.contextmanager
-def recorded_transaction(
-    conn: sqlite3.Connection, unstored: Callable[[sqlite3.Error], _Error]
+def immediate_transaction(
+    conn: sqlite3.Connection, unstored: Callable[[sqlite3.Error], _Error] | None = None
 ) -> Iterator[None]:
-    """BEGIN IMMEDIATE … COMMIT around a change that records an audit event inside it:
-    anything raised rolls the change back; a COMMIT that fails raises ``unstored(error)`` (the
-    event is then recorded for a change that was not stored, and the message must say so)."""
+    """BEGIN IMMEDIATE … COMMIT: anything raised inside rolls the change back; a COMMIT that
+    fails (a deferred constraint, a full disk) is rolled back too, and raises ``unstored(error)``
+    when given — for a change that recorded an audit event inside it, which is then recorded
+    for a change that was not stored, and the message must say so — else the sqlite3 error."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
@@ -156,6 +157,8 @@ def recorded_transaction(
     try:
         conn.execute("COMMIT")
     except sqlite3.Error as e:
-        if conn.in_transaction:  # a COMMIT refused (a deferred constraint) leaves it open
+        if conn.in_transaction:  # a refused COMMIT leaves the transaction open
             conn.execute("ROLLBACK")
+        if unstored is None:
+            raise
         raise unstored(e) from e

@@ -12,11 +12,10 @@ import contextlib
 import datetime as dt
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 from mamori.access.errors import AccessError
-from mamori.fsutil import open_private_sqlite
+from mamori.fsutil import immediate_transaction, open_private_sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens(
@@ -116,16 +115,9 @@ def connect(path: Path) -> sqlite3.Connection:
         raise cannot_open(path, e) from e
 
 
-@contextlib.contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE … COMMIT; rolled back when the block raises."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+def transaction(conn: sqlite3.Connection) -> contextlib.AbstractContextManager[None]:
+    """BEGIN IMMEDIATE … COMMIT; rolled back when the block or the COMMIT fails."""
+    return immediate_transaction(conn)
 
 
 def cannot_open(path: Path, e: Exception) -> AccessError:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from mamori import audit
 from mamori.errors import MamoriError
-from mamori.fsutil import private_sqlite_session, recorded_transaction
+from mamori.fsutil import immediate_transaction, private_sqlite_session
 from mamori.home import Home
 from mamori.vuln.decisions import (
     Fix,
@@ -374,4 +374,4 @@ def _transaction(conn: sqlite3.Connection) -> AbstractContextManager[None]:
             hint="run the command again: the ledger will show the event twice",
         )
 
-    return recorded_transaction(conn, unstored)
+    return immediate_transaction(conn, unstored)

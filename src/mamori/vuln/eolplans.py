@@ -23,7 +23,7 @@ from typing import Final
 
 from mamori import audit
 from mamori.errors import MamoriError
-from mamori.fsutil import private_sqlite_session, recorded_transaction
+from mamori.fsutil import immediate_transaction, private_sqlite_session
 from mamori.home import Home
 from mamori.vuln.decisions import check_name
 from mamori.vuln.errors import VulnError
@@ -271,4 +271,4 @@ def _transaction(conn: sqlite3.Connection) -> AbstractContextManager[None]:
             hint="run the command again: the ledger will show the event twice",
         )
 
-    return recorded_transaction(conn, unstored)
+    return immediate_transaction(conn, unstored)
